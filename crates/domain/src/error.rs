@@ -1,0 +1,231 @@
+//! Every refusal of the domain, one variant per rule. The API maps each to a stable problem
+//! `type` (`code()`) and an HTTP status (`kind()`); nothing else decides that.
+
+use crate::actor::Role;
+
+/// How a refusal should be classed by an adapter: the domain does not know HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The actor's role or person may not do this.
+    Forbidden,
+    /// The thing is not in a state where this can happen now (retrying later may work).
+    Conflict,
+    /// The request breaks a business rule as written.
+    Rule,
+    /// The target does not exist.
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("role {role} may not {action}")]
+    RoleNotPermitted { role: Role, action: &'static str },
+    #[error("only the current custodian ({custodian}) may do this with the unit")]
+    NotCustodian { custodian: String },
+    #[error("a handover ({handover_id}) is already waiting for the receiver's signature")]
+    HandoverPending { handover_id: String },
+    #[error("no handover {handover_id} is waiting for a signature")]
+    NoSuchHandover { handover_id: String },
+    #[error("handover {handover_id} is addressed to {expected}, not to this person")]
+    NotHandoverRecipient {
+        handover_id: String,
+        expected: String,
+    },
+    #[error("a handover needs two different people")]
+    HandoverToSelf,
+    #[error("the unit must be received and registered by after-sales before it goes to repair")]
+    BypassNotRegistered,
+    #[error("the repair dept accepts only units listed on an issued repair plan: {reason}")]
+    NotOnIssuedPlan { reason: String },
+    #[error("a unit at this step ({step}) may be handed to {allowed}, not to {to}")]
+    HandoverRouteNotAllowed {
+        step: &'static str,
+        to: Role,
+        allowed: String,
+    },
+    #[error("the {field} must be specific; a placeholder is accepted only with the reason it could not be verified")]
+    PlaceholderDescription { field: &'static str },
+    #[error("the unit already has an open return ({return_id})")]
+    ReturnAlreadyOpen { return_id: String },
+    #[error("the unit is not with the customer, so no return can be opened (it is {step})")]
+    UnitNotAtCustomer { step: &'static str },
+    #[error("return mode {mode} is opened by {expected}")]
+    WrongOpenerForMode {
+        mode: &'static str,
+        expected: &'static str,
+    },
+    #[error("this step is not possible now: the unit is {step}, expected {expected}")]
+    StepOutOfOrder {
+        step: &'static str,
+        expected: &'static str,
+    },
+    #[error("the product's {field} is needed the first time a unit is seen")]
+    MissingProductInfo { field: &'static str },
+    #[error("cause category {cause} does not fit a {finding} finding")]
+    CauseMismatch {
+        cause: &'static str,
+        finding: &'static str,
+    },
+    #[error("the unit failed again after {repairs} in-warranty return-repairs: it must be scrapped and the customer's unit exchanged")]
+    TwoStrikesRepaired { repairs: u32 },
+    #[error("two returns found no fault: the unit is not returned to the customer unless they insist and pay the fee")]
+    TwoStrikesNoFaultNotReturned,
+    #[error("the development dept must confirm the no-fault finding before the unit is scrapped")]
+    DevelopmentConfirmationRequired,
+    #[error("the fee {fee_minor} is below the policy minimum {min_minor}")]
+    FeeBelowMinimum { fee_minor: i64, min_minor: i64 },
+    #[error("an explanation to the customer is required")]
+    ExplanationRequired,
+    #[error("the customer's signature is required")]
+    CustomerSignatureRequired,
+    #[error("the replacement unit {serial} is not available: {reason}")]
+    ReplacementUnavailable { serial: String, reason: String },
+    #[error("the customer's unit was already exchanged ({replacement})")]
+    AlreadyExchanged { replacement: String },
+    #[error("this disposition does not exchange the customer's unit")]
+    ExchangeNotDue,
+    #[error("the customer already received a spare for this unit: once repaired it becomes a repair spare")]
+    EmergencyUnitBecomesSpare,
+    #[error("the spare does not qualify for return to stock: {reason}")]
+    SpareNotSuitableForStock { reason: String },
+    #[error("a repair spare of model {model} is available ({count}); use it instead of emergency production")]
+    SpareAvailable { model: String, count: u32 },
+    #[error("the unit is already in the zone {zone}")]
+    AlreadyInZone { zone: &'static str },
+    #[error("a young scrapped unit goes to the development dept")]
+    YoungUnitGoesToDevelopment,
+    #[error("repair plan: {0}")]
+    Plan(#[from] PlanError),
+    #[error("{field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+}
+
+/// Refusals of the repair-plan process (rule 6).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the plan already exists")]
+    AlreadyExists,
+    #[error("the plan does not exist")]
+    NotFound,
+    #[error("a plan lists at least one unit")]
+    Empty,
+    #[error("unit {serial} is not registered and awaiting repair")]
+    UnitNotRegistered { serial: String },
+    #[error("unit {serial} is listed twice")]
+    DuplicateUnit { serial: String },
+    #[error("the plan is {status}; expected {expected}")]
+    WrongStatus {
+        status: &'static str,
+        expected: &'static str,
+    },
+    #[error("an amendment needs a written reason")]
+    AmendmentReasonRequired,
+}
+
+impl DomainError {
+    /// The stable problem type slug: part of the API contract, never renamed.
+    pub fn code(&self) -> &'static str {
+        use DomainError::*;
+        match self {
+            RoleNotPermitted { .. } => "role-not-permitted",
+            NotCustodian { .. } => "not-custodian",
+            HandoverPending { .. } => "handover-pending",
+            NoSuchHandover { .. } => "no-such-handover",
+            NotHandoverRecipient { .. } => "not-handover-recipient",
+            HandoverToSelf => "handover-to-self",
+            BypassNotRegistered => "bypass-not-registered",
+            NotOnIssuedPlan { .. } => "not-on-issued-plan",
+            HandoverRouteNotAllowed { .. } => "handover-route-not-allowed",
+            PlaceholderDescription { .. } => "placeholder-description",
+            ReturnAlreadyOpen { .. } => "return-already-open",
+            UnitNotAtCustomer { .. } => "unit-not-at-customer",
+            WrongOpenerForMode { .. } => "wrong-opener-for-mode",
+            StepOutOfOrder { .. } => "step-out-of-order",
+            MissingProductInfo { .. } => "missing-product-info",
+            CauseMismatch { .. } => "cause-mismatch",
+            TwoStrikesRepaired { .. } => "two-strikes-repaired",
+            TwoStrikesNoFaultNotReturned => "two-strikes-no-fault",
+            DevelopmentConfirmationRequired => "development-confirmation-required",
+            FeeBelowMinimum { .. } => "fee-below-minimum",
+            ExplanationRequired => "explanation-required",
+            CustomerSignatureRequired => "customer-signature-required",
+            ReplacementUnavailable { .. } => "replacement-unavailable",
+            AlreadyExchanged { .. } => "already-exchanged",
+            ExchangeNotDue => "exchange-not-due",
+            EmergencyUnitBecomesSpare => "emergency-unit-becomes-spare",
+            SpareNotSuitableForStock { .. } => "spare-not-suitable-for-stock",
+            SpareAvailable { .. } => "spare-available",
+            AlreadyInZone { .. } => "already-in-zone",
+            YoungUnitGoesToDevelopment => "young-unit-goes-to-development",
+            Plan(p) => match p {
+                PlanError::AlreadyExists => "plan-already-exists",
+                PlanError::NotFound => "plan-not-found",
+                PlanError::Empty => "plan-empty",
+                PlanError::UnitNotRegistered { .. } => "plan-unit-not-registered",
+                PlanError::DuplicateUnit { .. } => "plan-duplicate-unit",
+                PlanError::WrongStatus { .. } => "plan-wrong-status",
+                PlanError::AmendmentReasonRequired => "amendment-reason-required",
+            },
+            InvalidInput { .. } => "invalid-input",
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        use DomainError::*;
+        match self {
+            RoleNotPermitted { .. } | NotCustodian { .. } | NotHandoverRecipient { .. } => {
+                ErrorKind::Forbidden
+            }
+            HandoverPending { .. }
+            | ReturnAlreadyOpen { .. }
+            | UnitNotAtCustomer { .. }
+            | StepOutOfOrder { .. }
+            | ReplacementUnavailable { .. }
+            | AlreadyExchanged { .. }
+            | SpareAvailable { .. }
+            | AlreadyInZone { .. } => ErrorKind::Conflict,
+            NoSuchHandover { .. } => ErrorKind::NotFound,
+            Plan(PlanError::NotFound) => ErrorKind::NotFound,
+            Plan(PlanError::AlreadyExists) | Plan(PlanError::WrongStatus { .. }) => {
+                ErrorKind::Conflict
+            }
+            _ => ErrorKind::Rule,
+        }
+    }
+
+    /// Where the rule comes from, for the problem's `detail`.
+    pub fn rule(&self) -> &'static str {
+        use DomainError::*;
+        match self {
+            RoleNotPermitted { .. } => "domain.md: parties and roles",
+            NotCustodian { .. } | HandoverPending { .. } | NoSuchHandover { .. }
+            | NotHandoverRecipient { .. } | HandoverToSelf | HandoverRouteNotAllowed { .. } => {
+                "domain.md §1 rule 2 (seed 000 part 2): every handover is signed, custody is continuous"
+            }
+            BypassNotRegistered => "domain.md §1 rule 4 (seed 000 part 2 art. 8.6): no bypass",
+            NotOnIssuedPlan { .. } | Plan(_) => {
+                "domain.md §1 rule 6 (seed 000 part 2 art. 9, 10.1): repair plans"
+            }
+            PlaceholderDescription { .. } | MissingProductInfo { .. } | WrongOpenerForMode { .. }
+            | ReturnAlreadyOpen { .. } | UnitNotAtCustomer { .. } => {
+                "domain.md §1 rule 1 (seed 000 part 2 art. 8): opening a return"
+            }
+            CauseMismatch { .. } => "domain.md §1 rule 7: repair, fault confirmation and cause",
+            TwoStrikesRepaired { .. } => "domain.md §1 rule 10 (seed 000 part 2 art. 10.4)",
+            TwoStrikesNoFaultNotReturned | DevelopmentConfirmationRequired
+            | FeeBelowMinimum { .. } | YoungUnitGoesToDevelopment => {
+                "domain.md §1 rule 11 (seed 000 part 2 art. 10.4)"
+            }
+            ExplanationRequired | ExchangeNotDue | AlreadyExchanged { .. }
+            | ReplacementUnavailable { .. } => "domain.md §1 rules 9-11: unrepairable units and exchange",
+            CustomerSignatureRequired => "domain.md §1 rules 2 and 12: the customer signs",
+            EmergencyUnitBecomesSpare | SpareAvailable { .. } => {
+                "domain.md §1 rule 14 (seed 000 part 2 art. 11): emergency"
+            }
+            SpareNotSuitableForStock { .. } => "domain.md §1 rule 12: return to stock (退库)",
+            AlreadyInZone { .. } => "domain.md §1 rule 15: a unit is in at most one zone",
+            StepOutOfOrder { .. } => "domain.md §1: the return-for-repair process",
+            InvalidInput { .. } => "request validation",
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The rules of repairledger, pure: commands are decided against state (`decide`) and state is
+//! folded from events (`evolve`). No IO, no clock, no randomness: the time of a command and
+//! anything a rule needs from another aggregate come in with the command.
+//!
+//! Architecture invariant: this crate knows nothing of HTTP, sled, utoipa or the wall clock.
+
+pub mod actor;
+pub mod error;
+pub mod plan;
+pub mod policy;
+pub mod production;
+pub mod unit;
+
+pub use actor::{Actor, Role};
+pub use error::{DomainError, ErrorKind, PlanError};
+pub use policy::Policy;
+
+/// Stream names: one stream per aggregate.
+pub mod streams {
+    pub fn unit(serial: &str) -> String {
+        format!("unit-{serial}")
+    }
+    pub fn plan(plan_id: &str) -> String {
+        format!("plan-{plan_id}")
+    }
+    pub fn production(order_id: &str) -> String {
+        format!("production-{order_id}")
+    }
+    pub const POLICY: &str = "policy";
+}
