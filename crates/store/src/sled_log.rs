@@ -1,0 +1,669 @@
+//! The event log on sled. One writer task owns every append: it validates a batch of commits
+//! against the log's head, chains their hashes, writes them in one sled transaction and flushes
+//! once (group commit) before it acknowledges any of them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{
+    AppendResult, Checkpoint, Commit, EventStore, ExpectedVersion, Head, RecordedEvent, StoreError,
+    VerifyReport, GENESIS_HASH,
+};
+
+const FORMAT_VERSION: u64 = 1;
+const HEAD_POSITION: &[u8] = b"head_position";
+const HEAD_HASH: &[u8] = b"head_hash";
+const FORMAT: &[u8] = b"format_version";
+
+/// How the sled store is opened.
+#[derive(Debug, Clone)]
+pub struct SledStoreConfig {
+    pub path: PathBuf,
+    /// Most commits written and flushed together.
+    pub max_batch: usize,
+    /// Commits waiting for the writer before `append` answers `Unavailable` (backpressure).
+    pub queue_capacity: usize,
+    /// A throwaway log removed when dropped (benchmarks, tests).
+    pub temporary: bool,
+}
+
+impl SledStoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SledStoreConfig {
+            path: path.into(),
+            max_batch: 256,
+            queue_capacity: 10_000,
+            temporary: false,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
+
+enum Msg {
+    Append(Box<Commit>, Reply),
+    Shutdown(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+struct Trees {
+    db: sled::Db,
+    events: Tree,
+    streams: Tree,
+    heads: Tree,
+    idempotency: Tree,
+    meta: Tree,
+    checkpoints: Tree,
+}
+
+/// What an idempotency key points at: the fingerprint of its request and the commit's positions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdemRecord {
+    fingerprint: String,
+    first: u64,
+    last: u64,
+}
+
+/// A handle on the log; cheap to clone.
+#[derive(Clone)]
+pub struct SledStore {
+    trees: Trees,
+    tx: mpsc::Sender<Msg>,
+    head_rx: watch::Receiver<u64>,
+    _writer: Arc<WriterGuard>,
+}
+
+/// Stops the writer when the last handle goes away.
+struct WriterGuard {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        let (done, _) = oneshot::channel();
+        let _ = self.tx.try_send(Msg::Shutdown(done));
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(e.to_string())
+}
+
+fn be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+fn from_be(bytes: &[u8]) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| storage("a stored number is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn stream_key(stream: &str, version: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + 9);
+    k.extend_from_slice(stream.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&be(version));
+    k
+}
+
+impl Trees {
+    fn decode(&self, position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+        let e: RecordedEvent = serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+            position,
+            reason: format!("record does not decode: {err}"),
+        })?;
+        if e.position != position {
+            return Err(StoreError::Corrupt {
+                position,
+                reason: format!("record claims position {}", e.position),
+            });
+        }
+        Ok(e)
+    }
+
+    fn event(&self, position: u64) -> Result<RecordedEvent, StoreError> {
+        let bytes = self
+            .events
+            .get(be(position))
+            .map_err(storage)?
+            .ok_or_else(|| StoreError::Corrupt {
+                position,
+                reason: "record missing".into(),
+            })?;
+        self.decode(position, &bytes)
+    }
+
+    fn range(&self, first: u64, last: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        (first..=last).map(|p| self.event(p)).collect()
+    }
+
+    fn head(&self) -> Result<Head, StoreError> {
+        let position = match self.meta.get(HEAD_POSITION).map_err(storage)? {
+            Some(b) => from_be(&b)?,
+            None => 0,
+        };
+        let hash = match self.meta.get(HEAD_HASH).map_err(storage)? {
+            Some(b) => String::from_utf8(b.to_vec()).map_err(storage)?,
+            None => GENESIS_HASH.to_string(),
+        };
+        Ok(Head { position, hash })
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        match self.heads.get(stream.as_bytes()).map_err(storage)? {
+            Some(b) => Ok(Some(from_be(&b)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn idem(&self, key: &str) -> Result<Option<IdemRecord>, StoreError> {
+        match self.idempotency.get(key.as_bytes()).map_err(storage)? {
+            Some(b) => Ok(Some(serde_json::from_slice(&b).map_err(storage)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// At start-up: the head in `meta` must be the last record, and that record's hash must hold.
+    fn check_tail(&self) -> Result<Head, StoreError> {
+        let head = self.head()?;
+        let last = match self.events.last().map_err(storage)? {
+            Some((k, _)) => from_be(&k)?,
+            None => 0,
+        };
+        if last != head.position {
+            return Err(StoreError::Corrupt {
+                position: last.max(head.position),
+                reason: format!(
+                    "the head says position {}, the last record is {last}",
+                    head.position
+                ),
+            });
+        }
+        if last > 0 {
+            let e = self.event(last)?;
+            if e.compute_hash() != e.hash || e.hash != head.hash {
+                return Err(StoreError::Corrupt {
+                    position: last,
+                    reason: "the last record's hash does not match its content or the head".into(),
+                });
+            }
+        }
+        Ok(head)
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the log. Must be called inside a tokio runtime: the writer is a task.
+    /// Refuses to open a log whose tail does not verify, naming the position.
+    pub fn open(config: SledStoreConfig) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(&config.path)
+            .temporary(config.temporary)
+            .open()
+            .map_err(storage)?;
+        let open = |name: &str| db.open_tree(name).map_err(storage);
+        let trees = Trees {
+            events: open("events")?,
+            streams: open("streams")?,
+            heads: open("stream_heads")?,
+            idempotency: open("idempotency")?,
+            meta: open("meta")?,
+            checkpoints: open("checkpoints")?,
+            db: db.clone(),
+        };
+        match trees.meta.get(FORMAT).map_err(storage)? {
+            Some(v) if from_be(&v)? != FORMAT_VERSION => {
+                return Err(storage(format!(
+                    "log format {} is not supported (expected {FORMAT_VERSION})",
+                    from_be(&v)?
+                )))
+            }
+            Some(_) => {}
+            None => {
+                trees.meta.insert(FORMAT, &be(FORMAT_VERSION)).map_err(storage)?;
+                db.flush().map_err(storage)?;
+            }
+        }
+        let head = trees.check_tail()?;
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (head_tx, head_rx) = watch::channel(head.position);
+        let writer = Writer {
+            trees: trees.clone(),
+            head,
+            max_batch: config.max_batch.max(1),
+            head_tx,
+        };
+        tokio::spawn(writer.run(rx));
+        Ok(SledStore {
+            trees,
+            tx: tx.clone(),
+            head_rx,
+            _writer: Arc::new(WriterGuard { tx }),
+        })
+    }
+
+    /// Drains the write queue, flushes, and stops the writer. Later appends answer `Unavailable`.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Bytes the log takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.trees.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Names of the streams that start with `prefix`, in order.
+    pub fn stream_ids(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.trees
+            .heads
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .map(|k| {
+                k.map_err(storage)
+                    .and_then(|k| String::from_utf8(k.to_vec()).map_err(storage))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl EventStore for SledStore {
+    async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .try_send(Msg::Append(Box::new(commit), reply))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Unavailable("write queue full".into()),
+                mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable("the writer has stopped".into()),
+            })?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+
+    fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let start = stream_key(stream, from_version.max(1));
+        let end = stream_key(stream, u64::MAX);
+        self.trees
+            .streams
+            .range(start..=end)
+            .take(limit)
+            .map(|kv| {
+                let (_, pos) = kv.map_err(storage)?;
+                self.trees.event(from_be(&pos)?)
+            })
+            .collect()
+    }
+
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let start = be(after.saturating_add(1));
+        self.trees
+            .events
+            .range(start..)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv.map_err(storage)?;
+                self.trees.decode(from_be(&k)?, &v)
+            })
+            .collect()
+    }
+
+    fn idempotency(&self, key: &str) -> Result<Option<(String, AppendResult)>, StoreError> {
+        match self.trees.idem(key)? {
+            Some(rec) => Ok(Some((
+                rec.fingerprint,
+                AppendResult {
+                    events: self.trees.range(rec.first, rec.last)?,
+                    last_position: rec.last,
+                    duplicate: true,
+                },
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        self.trees.stream_version(stream)
+    }
+
+    fn head(&self) -> Result<Head, StoreError> {
+        self.trees.head()
+    }
+
+    fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(checkpoint).map_err(storage)?;
+        self.trees.checkpoints.insert(name.as_bytes(), bytes).map_err(storage)?;
+        self.trees.checkpoints.flush().map_err(storage)?;
+        Ok(())
+    }
+
+    fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        match self.trees.checkpoints.get(name.as_bytes()).map_err(storage)? {
+            Some(b) => Ok(serde_json::from_slice(&b).ok()),
+            None => Ok(None),
+        }
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let head = self.trees.head()?;
+        let mut expected_prev = GENESIS_HASH.to_string();
+        let mut checked = 0;
+        let broken = |position: u64, reason: String, checked: u64| VerifyReport {
+            events_checked: checked,
+            head: head.clone(),
+            first_broken: Some(position),
+            reason: Some(reason),
+        };
+        for kv in self.trees.events.iter() {
+            let (k, v) = kv.map_err(storage)?;
+            let position = from_be(&k)?;
+            let expected_position = checked + 1;
+            if position != expected_position {
+                return Ok(broken(expected_position, format!("gap: next record is {position}"), checked));
+            }
+            let e = match self.trees.decode(position, &v) {
+                Ok(e) => e,
+                Err(err) => return Ok(broken(position, err.to_string(), checked)),
+            };
+            if e.prev_hash != expected_prev {
+                return Ok(broken(position, "prev_hash does not link to the previous event".into(), checked));
+            }
+            if e.compute_hash() != e.hash {
+                return Ok(broken(position, "hash does not match the record's content".into(), checked));
+            }
+            expected_prev = e.hash;
+            checked += 1;
+        }
+        if checked != head.position || expected_prev != head.hash {
+            return Ok(broken(
+                checked.max(head.position),
+                format!("the head says position {}, the chain ends at {checked}", head.position),
+                checked,
+            ));
+        }
+        Ok(VerifyReport {
+            events_checked: checked,
+            head,
+            first_broken: None,
+            reason: None,
+        })
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.head_rx.clone()
+    }
+}
+
+/// The single owner of appends.
+struct Writer {
+    trees: Trees,
+    head: Head,
+    max_batch: usize,
+    head_tx: watch::Sender<u64>,
+}
+
+/// The fate of one commit within a batch.
+enum Outcome {
+    Accepted(Vec<RecordedEvent>, Option<(String, IdemRecord)>),
+    Duplicate { first: u64, last: u64 },
+    Rejected(StoreError),
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut stop: Option<oneshot::Sender<()>> = None;
+        while let Some(first) = rx.recv().await {
+            let mut batch = Vec::new();
+            match first {
+                Msg::Append(c, r) => batch.push((c, r)),
+                Msg::Shutdown(done) => stop = Some(done),
+            }
+            while stop.is_none() && batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(Msg::Append(c, r)) => batch.push((c, r)),
+                    Ok(Msg::Shutdown(done)) => stop = Some(done),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.write(batch).await;
+            }
+            if let Some(done) = stop.take() {
+                // Answer whatever is still queued, then stop: nothing is left half-done.
+                rx.close();
+                while let Ok(msg) = rx.try_recv() {
+                    match msg {
+                        Msg::Append(c, r) => self.write(vec![(c, r)]).await,
+                        Msg::Shutdown(d) => {
+                            let _ = d.send(());
+                        }
+                    }
+                }
+                let _ = self.trees.db.flush_async().await;
+                // Release the database before answering, so the caller may reopen it.
+                drop(self);
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    fn plan(&self, batch: &[(Box<Commit>, Reply)]) -> (Vec<Outcome>, Head) {
+        let mut head = self.head.clone();
+        let mut versions: HashMap<String, u64> = HashMap::new();
+        let mut keys: HashMap<String, IdemRecord> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (commit, _) in batch {
+            outcomes.push(self.plan_one(commit, &mut head, &mut versions, &mut keys));
+        }
+        (outcomes, head)
+    }
+
+    fn plan_one(
+        &self,
+        commit: &Commit,
+        head: &mut Head,
+        versions: &mut HashMap<String, u64>,
+        keys: &mut HashMap<String, IdemRecord>,
+    ) -> Outcome {
+        // The idempotency key first: a retry of a commit that landed is not a conflict.
+        if let Some(idem) = &commit.idempotency {
+            let known = match keys.get(&idem.key).cloned() {
+                Some(r) => Some(r),
+                None => match self.trees.idem(&idem.key) {
+                    Ok(r) => r,
+                    Err(e) => return Outcome::Rejected(e),
+                },
+            };
+            if let Some(rec) = known {
+                return if rec.fingerprint == idem.fingerprint {
+                    Outcome::Duplicate {
+                        first: rec.first,
+                        last: rec.last,
+                    }
+                } else {
+                    Outcome::Rejected(StoreError::IdempotencyMismatch { key: idem.key.clone() })
+                };
+            }
+        }
+        if commit.streams.is_empty() || commit.streams.iter().any(|s| s.events.is_empty()) {
+            return Outcome::Rejected(StoreError::EmptyCommit);
+        }
+        let mut local: HashMap<&str, u64> = HashMap::new();
+        let mut start: HashMap<&str, u64> = HashMap::new();
+        for s in &commit.streams {
+            let current = match local.get(s.stream.as_str()) {
+                Some(v) => *v,
+                None => match versions.get(&s.stream) {
+                    Some(v) => *v,
+                    None => match self.trees.stream_version(&s.stream) {
+                        Ok(v) => v.unwrap_or(0),
+                        Err(e) => return Outcome::Rejected(e),
+                    },
+                },
+            };
+            let ok = match s.expected {
+                ExpectedVersion::Any => true,
+                ExpectedVersion::NoStream => current == 0,
+                ExpectedVersion::Exact(v) => current == v,
+            };
+            if !ok {
+                return Outcome::Rejected(StoreError::Conflict {
+                    stream: s.stream.clone(),
+                    expected: s.expected,
+                    actual: (current > 0).then_some(current),
+                });
+            }
+            start.entry(&s.stream).or_insert(current);
+            local.insert(&s.stream, current + s.events.len() as u64);
+        }
+        let first = head.position + 1;
+        let mut events = Vec::new();
+        let mut stream_versions = start;
+        for s in &commit.streams {
+            for e in &s.events {
+                let version = stream_versions.entry(&s.stream).or_insert(0);
+                *version += 1;
+                head.position += 1;
+                let mut rec = RecordedEvent {
+                    position: head.position,
+                    stream: s.stream.clone(),
+                    version: *version,
+                    event_type: e.event_type.clone(),
+                    schema: e.schema,
+                    payload: e.payload.clone(),
+                    actor: e.actor.clone(),
+                    occurred_at: e.occurred_at,
+                    recorded_at: commit.recorded_at,
+                    policy_version: e.policy_version,
+                    correlation_id: e.correlation_id.clone(),
+                    causation_id: e.causation_id.clone(),
+                    idempotency_key: commit.idempotency.as_ref().map(|i| i.key.clone()),
+                    prev_hash: head.hash.clone(),
+                    hash: String::new(),
+                };
+                rec.hash = rec.compute_hash();
+                head.hash = rec.hash.clone();
+                events.push(rec);
+            }
+        }
+        for (stream, v) in local {
+            versions.insert(stream.to_string(), v);
+        }
+        let idem = commit.idempotency.as_ref().map(|i| {
+            let rec = IdemRecord {
+                fingerprint: i.fingerprint.clone(),
+                first,
+                last: head.position,
+            };
+            keys.insert(i.key.clone(), rec.clone());
+            (i.key.clone(), rec)
+        });
+        Outcome::Accepted(events, idem)
+    }
+
+    fn persist(&self, outcomes: &[Outcome], head: &Head) -> Result<(), StoreError> {
+        let t = &self.trees;
+        let encoded: Vec<(u64, Vec<u8>)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Accepted(events, _) => Some(events),
+                _ => None,
+            })
+            .flatten()
+            .map(|e| serde_json::to_vec(e).map(|b| (e.position, b)))
+            .collect::<Result<_, _>>()
+            .map_err(storage)?;
+        let idems: Vec<(String, Vec<u8>)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Accepted(_, Some((k, r))) => Some(serde_json::to_vec(r).map(|b| (k.clone(), b))),
+                _ => None,
+            })
+            .collect::<Result<_, _>>()
+            .map_err(storage)?;
+        let result: Result<(), TransactionError<()>> = (&t.events, &t.streams, &t.heads, &t.idempotency, &t.meta)
+            .transaction(|(events, streams, heads, idempotency, meta)| {
+                for (position, bytes) in &encoded {
+                    events.insert(&be(*position), bytes.as_slice())?;
+                }
+                for o in outcomes {
+                    if let Outcome::Accepted(evs, _) = o {
+                        for e in evs {
+                            streams.insert(stream_key(&e.stream, e.version), &be(e.position))?;
+                            heads.insert(e.stream.as_bytes(), &be(e.version))?;
+                        }
+                    }
+                }
+                for (k, v) in &idems {
+                    idempotency.insert(k.as_bytes(), v.as_slice())?;
+                }
+                meta.insert(HEAD_POSITION, &be(head.position))?;
+                meta.insert(HEAD_HASH, head.hash.as_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        result.map_err(|e| storage(format!("transaction failed: {e:?}")))
+    }
+
+    async fn write(&mut self, batch: Vec<(Box<Commit>, Reply)>) {
+        let (outcomes, new_head) = self.plan(&batch);
+        let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Accepted(..)));
+        let durable = if wrote {
+            match self.persist(&outcomes, &new_head) {
+                Ok(()) => self.trees.db.flush_async().await.map(|_| ()).map_err(storage),
+                Err(e) => Err(e),
+            }
+        } else {
+            Ok(())
+        };
+        match durable {
+            Ok(()) => {
+                self.head = new_head;
+                if wrote {
+                    self.head_tx.send_replace(self.head.position);
+                }
+            }
+            Err(ref e) => {
+                tracing::error!(error = %e, "append batch failed; nothing acknowledged");
+                // What is on disk is the truth again.
+                if let Ok(h) = self.trees.head() {
+                    self.head = h;
+                }
+            }
+        }
+        for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+            let answer = match (&durable, outcome) {
+                (_, Outcome::Rejected(e)) => Err(e),
+                (Err(e), _) => Err(StoreError::Storage(e.to_string())),
+                (Ok(()), Outcome::Accepted(events, _)) => {
+                    let last_position = events.last().map(|e| e.position).unwrap_or(0);
+                    Ok(AppendResult {
+                        events,
+                        last_position,
+                        duplicate: false,
+                    })
+                }
+                (Ok(()), Outcome::Duplicate { first, last }) => {
+                    self.trees.range(first, last).map(|events| AppendResult {
+                        events,
+                        last_position: last,
+                        duplicate: true,
+                    })
+                }
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
