@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The roles of `domain.md`. A role may only do its own steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// 现场接收(开通)人员: takes faulty units from customer sites.
@@ -71,6 +72,7 @@ impl std::fmt::Display for Role {
 /// A person and the role they act in. Authentication happens outside the domain; the domain
 /// only trusts what it is given.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     pub person_id: String,
     pub role: Role,

@@ -10,6 +10,7 @@ use crate::error::{DomainError, PlanError};
 use crate::unit::Ctx;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
     /// Not yet compiled.
@@ -35,6 +36,7 @@ impl PlanStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum PlanEvent {
     RepairPlanCompiled {
@@ -83,6 +85,7 @@ impl PlanEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanState {
     pub plan_id: String,
     pub status: PlanStatus,

@@ -9,6 +9,7 @@ use crate::error::DomainError;
 use crate::unit::{Ctx, CustomerRef, ProductInfo, Step, UnitEvent, UnitState};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum ProductionEvent {
     EmergencyProductionOrdered {
@@ -38,6 +39,7 @@ impl ProductionEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderState {
     pub order_id: String,
     pub model: Option<String>,

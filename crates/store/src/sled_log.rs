@@ -117,10 +117,11 @@ fn stream_key(stream: &str, version: u64) -> Vec<u8> {
 
 impl Trees {
     fn decode(&self, position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-        let e: RecordedEvent = serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
-            position,
-            reason: format!("record does not decode: {err}"),
-        })?;
+        let e: RecordedEvent =
+            serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+                position,
+                reason: format!("record does not decode: {err}"),
+            })?;
         if e.position != position {
             return Err(StoreError::Corrupt {
                 position,
@@ -229,7 +230,10 @@ impl SledStore {
             }
             Some(_) => {}
             None => {
-                trees.meta.insert(FORMAT, &be(FORMAT_VERSION)).map_err(storage)?;
+                trees
+                    .meta
+                    .insert(FORMAT, &be(FORMAT_VERSION))
+                    .map_err(storage)?;
                 db.flush().map_err(storage)?;
             }
         }
@@ -285,15 +289,24 @@ impl EventStore for SledStore {
         self.tx
             .try_send(Msg::Append(Box::new(commit), reply))
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::Unavailable("write queue full".into()),
-                mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable("the writer has stopped".into()),
+                mpsc::error::TrySendError::Full(_) => {
+                    StoreError::Unavailable("write queue full".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    StoreError::Unavailable("the writer has stopped".into())
+                }
             })?;
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
 
-    fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let start = stream_key(stream, from_version.max(1));
         let end = stream_key(stream, u64::MAX);
         self.trees
@@ -344,13 +357,21 @@ impl EventStore for SledStore {
 
     fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(checkpoint).map_err(storage)?;
-        self.trees.checkpoints.insert(name.as_bytes(), bytes).map_err(storage)?;
+        self.trees
+            .checkpoints
+            .insert(name.as_bytes(), bytes)
+            .map_err(storage)?;
         self.trees.checkpoints.flush().map_err(storage)?;
         Ok(())
     }
 
     fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        match self.trees.checkpoints.get(name.as_bytes()).map_err(storage)? {
+        match self
+            .trees
+            .checkpoints
+            .get(name.as_bytes())
+            .map_err(storage)?
+        {
             Some(b) => Ok(serde_json::from_slice(&b).ok()),
             None => Ok(None),
         }
@@ -371,17 +392,29 @@ impl EventStore for SledStore {
             let position = from_be(&k)?;
             let expected_position = checked + 1;
             if position != expected_position {
-                return Ok(broken(expected_position, format!("gap: next record is {position}"), checked));
+                return Ok(broken(
+                    expected_position,
+                    format!("gap: next record is {position}"),
+                    checked,
+                ));
             }
             let e = match self.trees.decode(position, &v) {
                 Ok(e) => e,
                 Err(err) => return Ok(broken(position, err.to_string(), checked)),
             };
             if e.prev_hash != expected_prev {
-                return Ok(broken(position, "prev_hash does not link to the previous event".into(), checked));
+                return Ok(broken(
+                    position,
+                    "prev_hash does not link to the previous event".into(),
+                    checked,
+                ));
             }
             if e.compute_hash() != e.hash {
-                return Ok(broken(position, "hash does not match the record's content".into(), checked));
+                return Ok(broken(
+                    position,
+                    "hash does not match the record's content".into(),
+                    checked,
+                ));
             }
             expected_prev = e.hash;
             checked += 1;
@@ -389,7 +422,10 @@ impl EventStore for SledStore {
         if checked != head.position || expected_prev != head.hash {
             return Ok(broken(
                 checked.max(head.position),
-                format!("the head says position {}, the chain ends at {checked}", head.position),
+                format!(
+                    "the head says position {}, the chain ends at {checked}",
+                    head.position
+                ),
                 checked,
             ));
         }
@@ -494,7 +530,9 @@ impl Writer {
                         last: rec.last,
                     }
                 } else {
-                    Outcome::Rejected(StoreError::IdempotencyMismatch { key: idem.key.clone() })
+                    Outcome::Rejected(StoreError::IdempotencyMismatch {
+                        key: idem.key.clone(),
+                    })
                 };
             }
         }
@@ -589,31 +627,36 @@ impl Writer {
         let idems: Vec<(String, Vec<u8>)> = outcomes
             .iter()
             .filter_map(|o| match o {
-                Outcome::Accepted(_, Some((k, r))) => Some(serde_json::to_vec(r).map(|b| (k.clone(), b))),
+                Outcome::Accepted(_, Some((k, r))) => {
+                    Some(serde_json::to_vec(r).map(|b| (k.clone(), b)))
+                }
                 _ => None,
             })
             .collect::<Result<_, _>>()
             .map_err(storage)?;
-        let result: Result<(), TransactionError<()>> = (&t.events, &t.streams, &t.heads, &t.idempotency, &t.meta)
-            .transaction(|(events, streams, heads, idempotency, meta)| {
-                for (position, bytes) in &encoded {
-                    events.insert(&be(*position), bytes.as_slice())?;
-                }
-                for o in outcomes {
-                    if let Outcome::Accepted(evs, _) = o {
-                        for e in evs {
-                            streams.insert(stream_key(&e.stream, e.version), &be(e.position))?;
-                            heads.insert(e.stream.as_bytes(), &be(e.version))?;
+        let result: Result<(), TransactionError<()>> =
+            (&t.events, &t.streams, &t.heads, &t.idempotency, &t.meta).transaction(
+                |(events, streams, heads, idempotency, meta)| {
+                    for (position, bytes) in &encoded {
+                        events.insert(&be(*position), bytes.as_slice())?;
+                    }
+                    for o in outcomes {
+                        if let Outcome::Accepted(evs, _) = o {
+                            for e in evs {
+                                streams
+                                    .insert(stream_key(&e.stream, e.version), &be(e.position))?;
+                                heads.insert(e.stream.as_bytes(), &be(e.version))?;
+                            }
                         }
                     }
-                }
-                for (k, v) in &idems {
-                    idempotency.insert(k.as_bytes(), v.as_slice())?;
-                }
-                meta.insert(HEAD_POSITION, &be(head.position))?;
-                meta.insert(HEAD_HASH, head.hash.as_bytes())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
+                    for (k, v) in &idems {
+                        idempotency.insert(k.as_bytes(), v.as_slice())?;
+                    }
+                    meta.insert(HEAD_POSITION, &be(head.position))?;
+                    meta.insert(HEAD_HASH, head.hash.as_bytes())?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
         result.map_err(|e| storage(format!("transaction failed: {e:?}")))
     }
 
@@ -622,7 +665,13 @@ impl Writer {
         let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Accepted(..)));
         let durable = if wrote {
             match self.persist(&outcomes, &new_head) {
-                Ok(()) => self.trees.db.flush_async().await.map(|_| ()).map_err(storage),
+                Ok(()) => self
+                    .trees
+                    .db
+                    .flush_async()
+                    .await
+                    .map(|_| ())
+                    .map_err(storage),
                 Err(e) => Err(e),
             }
         } else {

@@ -72,7 +72,10 @@ where
 pub async fn first_append_starts_the_chain<S: EventStore>(store: S) {
     assert_eq!(store.head().unwrap().position, 0, "a new store is empty");
     assert_eq!(store.head().unwrap().hash, GENESIS_HASH);
-    let r = store.append(commit("a", ExpectedVersion::NoStream, 1)).await.unwrap();
+    let r = store
+        .append(commit("a", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
     let e = &r.events[0];
     assert_eq!((e.position, e.version, r.last_position), (1, 1, 1));
     assert_eq!(e.prev_hash, GENESIS_HASH);
@@ -82,38 +85,80 @@ pub async fn first_append_starts_the_chain<S: EventStore>(store: S) {
 }
 
 pub async fn positions_are_gapless_across_streams_and_versions_per_stream<S: EventStore>(store: S) {
-    store.append(commit("a", ExpectedVersion::Any, 2)).await.unwrap();
-    store.append(commit("b", ExpectedVersion::Any, 3)).await.unwrap();
-    store.append(commit("a", ExpectedVersion::Exact(2), 1)).await.unwrap();
+    store
+        .append(commit("a", ExpectedVersion::Any, 2))
+        .await
+        .unwrap();
+    store
+        .append(commit("b", ExpectedVersion::Any, 3))
+        .await
+        .unwrap();
+    store
+        .append(commit("a", ExpectedVersion::Exact(2), 1))
+        .await
+        .unwrap();
     let all = store.read_all(0, 100).unwrap();
-    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), (1..=6).collect::<Vec<_>>());
-    let a: Vec<_> = store.read_stream("a", 1, 100).unwrap().iter().map(|e| (e.version, e.position)).collect();
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=6).collect::<Vec<_>>()
+    );
+    let a: Vec<_> = store
+        .read_stream("a", 1, 100)
+        .unwrap()
+        .iter()
+        .map(|e| (e.version, e.position))
+        .collect();
     assert_eq!(a, vec![(1, 1), (2, 2), (3, 6)]);
     assert_eq!(store.stream_version("b").unwrap(), Some(3));
     assert_eq!(store.stream_version("nope").unwrap(), None);
 }
 
 pub async fn expected_versions_are_enforced<S: EventStore>(store: S) {
-    store.append(commit("a", ExpectedVersion::NoStream, 2)).await.unwrap();
-    match store.append(commit("a", ExpectedVersion::NoStream, 1)).await {
+    store
+        .append(commit("a", ExpectedVersion::NoStream, 2))
+        .await
+        .unwrap();
+    match store
+        .append(commit("a", ExpectedVersion::NoStream, 1))
+        .await
+    {
         Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, Some(2)),
         other => panic!("NoStream on an existing stream must conflict, got {other:?}"),
     }
-    match store.append(commit("a", ExpectedVersion::Exact(1), 1)).await {
+    match store
+        .append(commit("a", ExpectedVersion::Exact(1), 1))
+        .await
+    {
         Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, Some(2)),
         other => panic!("a stale Exact must conflict, got {other:?}"),
     }
-    match store.append(commit("new", ExpectedVersion::Exact(3), 1)).await {
+    match store
+        .append(commit("new", ExpectedVersion::Exact(3), 1))
+        .await
+    {
         Err(StoreError::Conflict { actual, .. }) => assert_eq!(actual, None),
         other => panic!("Exact on a missing stream must conflict, got {other:?}"),
     }
-    store.append(commit("a", ExpectedVersion::Exact(2), 1)).await.unwrap();
-    store.append(commit("fresh", ExpectedVersion::Exact(0), 1)).await.unwrap();
-    assert_eq!(store.head().unwrap().position, 4, "refused commits appended nothing");
+    store
+        .append(commit("a", ExpectedVersion::Exact(2), 1))
+        .await
+        .unwrap();
+    store
+        .append(commit("fresh", ExpectedVersion::Exact(0), 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.head().unwrap().position,
+        4,
+        "refused commits appended nothing"
+    );
 }
 
 pub async fn a_multi_stream_commit_is_all_or_nothing<S: EventStore>(store: S) {
-    store.append(commit("b", ExpectedVersion::Any, 1)).await.unwrap();
+    store
+        .append(commit("b", ExpectedVersion::Any, 1))
+        .await
+        .unwrap();
     let head = store.head().unwrap();
     let mut c = commit("a", ExpectedVersion::NoStream, 2);
     c.streams.push(StreamAppend {
@@ -121,8 +166,15 @@ pub async fn a_multi_stream_commit_is_all_or_nothing<S: EventStore>(store: S) {
         expected: ExpectedVersion::Exact(5),
         events: vec![event(9)],
     });
-    assert!(matches!(store.append(c.clone()).await, Err(StoreError::Conflict { .. })));
-    assert_eq!(store.head().unwrap(), head, "nothing of a refused commit lands");
+    assert!(matches!(
+        store.append(c.clone()).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(
+        store.head().unwrap(),
+        head,
+        "nothing of a refused commit lands"
+    );
     assert_eq!(store.stream_version("a").unwrap(), None);
     c.streams[1].expected = ExpectedVersion::Exact(1);
     let r = store.append(c).await.unwrap();
@@ -133,7 +185,10 @@ pub async fn a_multi_stream_commit_is_all_or_nothing<S: EventStore>(store: S) {
 pub async fn an_empty_commit_is_refused<S: EventStore>(store: S) {
     let mut c = commit("a", ExpectedVersion::Any, 1);
     c.streams.clear();
-    assert!(matches!(store.append(c).await, Err(StoreError::EmptyCommit)));
+    assert!(matches!(
+        store.append(c).await,
+        Err(StoreError::EmptyCommit)
+    ));
     assert!(matches!(
         store.append(commit("a", ExpectedVersion::Any, 0)).await,
         Err(StoreError::EmptyCommit)
@@ -143,47 +198,86 @@ pub async fn an_empty_commit_is_refused<S: EventStore>(store: S) {
 
 pub async fn idempotency_keys_replay_or_refuse<S: EventStore>(store: S) {
     let first = store
-        .append(with_key(commit("a", ExpectedVersion::NoStream, 2), "k1", "f1"))
+        .append(with_key(
+            commit("a", ExpectedVersion::NoStream, 2),
+            "k1",
+            "f1",
+        ))
         .await
         .unwrap();
     let head = store.head().unwrap();
     // The retry would conflict on its version, but the key answers first.
     let again = store
-        .append(with_key(commit("a", ExpectedVersion::NoStream, 2), "k1", "f1"))
+        .append(with_key(
+            commit("a", ExpectedVersion::NoStream, 2),
+            "k1",
+            "f1",
+        ))
         .await
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.events, first.events);
     assert_eq!(store.head().unwrap(), head, "a replay appends nothing");
     assert!(matches!(
-        store.append(with_key(commit("z", ExpectedVersion::Any, 1), "k1", "other")).await,
+        store
+            .append(with_key(
+                commit("z", ExpectedVersion::Any, 1),
+                "k1",
+                "other"
+            ))
+            .await,
         Err(StoreError::IdempotencyMismatch { .. })
     ));
     let (fingerprint, looked_up) = store.idempotency("k1").unwrap().expect("key known");
-    assert_eq!((fingerprint.as_str(), looked_up.events), ("f1", first.events.clone()));
+    assert_eq!(
+        (fingerprint.as_str(), looked_up.events),
+        ("f1", first.events.clone())
+    );
     assert!(store.idempotency("k2").unwrap().is_none());
-    assert!(first.events.iter().all(|e| e.idempotency_key.as_deref() == Some("k1")));
+    assert!(first
+        .events
+        .iter()
+        .all(|e| e.idempotency_key.as_deref() == Some("k1")));
 }
 
 pub async fn reads_by_stream_and_by_position_page<S: EventStore>(store: S) {
-    store.append(commit("a", ExpectedVersion::Any, 5)).await.unwrap();
-    store.append(commit("b", ExpectedVersion::Any, 5)).await.unwrap();
+    store
+        .append(commit("a", ExpectedVersion::Any, 5))
+        .await
+        .unwrap();
+    store
+        .append(commit("b", ExpectedVersion::Any, 5))
+        .await
+        .unwrap();
     let page = store.read_stream("a", 2, 2).unwrap();
-    assert_eq!(page.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(
+        page.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
     let page = store.read_all(4, 3).unwrap();
-    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), vec![5, 6, 7]);
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![5, 6, 7]
+    );
     assert!(store.read_all(10, 5).unwrap().is_empty());
     assert!(store.read_stream("missing", 1, 5).unwrap().is_empty());
 }
 
 pub async fn the_hash_chain_links_and_verifies<S: EventStore>(store: S) {
     for n in 0..5 {
-        store.append(commit(&format!("s{n}"), ExpectedVersion::Any, 2)).await.unwrap();
+        store
+            .append(commit(&format!("s{n}"), ExpectedVersion::Any, 2))
+            .await
+            .unwrap();
     }
     let all = store.read_all(0, 100).unwrap();
     let mut prev = GENESIS_HASH.to_string();
     for e in &all {
-        assert_eq!(e.prev_hash, prev, "position {} links to its predecessor", e.position);
+        assert_eq!(
+            e.prev_hash, prev,
+            "position {} links to its predecessor",
+            e.position
+        );
         assert_eq!(e.hash, e.compute_hash());
         prev = e.hash.clone();
     }
@@ -205,7 +299,10 @@ pub async fn checkpoints_round_trip<S: EventStore>(store: S) {
 
 pub async fn subscribers_see_the_head_advance<S: EventStore>(store: S) {
     let mut rx = store.subscribe();
-    store.append(commit("a", ExpectedVersion::Any, 3)).await.unwrap();
+    store
+        .append(commit("a", ExpectedVersion::Any, 3))
+        .await
+        .unwrap();
     rx.changed().await.unwrap();
     assert_eq!(*rx.borrow(), 3);
 }
@@ -216,8 +313,15 @@ pub async fn concurrent_appends_stay_gapless<S: EventStore>(store: Arc<S>) {
             let store = store.clone();
             tokio::spawn(async move {
                 for i in 0..20 {
-                    let stream = if i % 5 == 0 { "shared".to_string() } else { format!("w{w}") };
-                    store.append(commit(&stream, ExpectedVersion::Any, 1)).await.unwrap();
+                    let stream = if i % 5 == 0 {
+                        "shared".to_string()
+                    } else {
+                        format!("w{w}")
+                    };
+                    store
+                        .append(commit(&stream, ExpectedVersion::Any, 1))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -227,9 +331,17 @@ pub async fn concurrent_appends_stay_gapless<S: EventStore>(store: Arc<S>) {
     }
     let all = store.read_all(0, 10_000).unwrap();
     assert_eq!(all.len(), 64 * 20);
-    assert!(all.iter().enumerate().all(|(i, e)| e.position == i as u64 + 1), "gapless, no duplicates");
+    assert!(
+        all.iter()
+            .enumerate()
+            .all(|(i, e)| e.position == i as u64 + 1),
+        "gapless, no duplicates"
+    );
     let shared = store.read_stream("shared", 1, 10_000).unwrap();
-    assert!(shared.iter().enumerate().all(|(i, e)| e.version == i as u64 + 1));
+    assert!(shared
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.version == i as u64 + 1));
     assert_eq!(store.verify().unwrap().first_broken, None);
 }
 
@@ -237,7 +349,11 @@ pub async fn concurrent_creators_of_one_stream_have_one_winner<S: EventStore>(st
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.append(commit("unit-x", ExpectedVersion::Exact(0), 1)).await })
+            tokio::spawn(async move {
+                store
+                    .append(commit("unit-x", ExpectedVersion::Exact(0), 1))
+                    .await
+            })
         })
         .collect();
     let mut wins = 0;

@@ -18,7 +18,10 @@ fn commit(stream: &str, n: u64, key: Option<&str>) -> Commit {
                     event_type: "Tested".into(),
                     schema: 1,
                     payload: json!({ "i": i }),
-                    actor: EventActor { person_id: "t".into(), role: "qc".into() },
+                    actor: EventActor {
+                        person_id: "t".into(),
+                        role: "qc".into(),
+                    },
                     occurred_at: Utc::now(),
                     policy_version: 1,
                     correlation_id: None,
@@ -26,7 +29,10 @@ fn commit(stream: &str, n: u64, key: Option<&str>) -> Commit {
                 })
                 .collect(),
         }],
-        idempotency: key.map(|k| Idempotency { key: k.into(), fingerprint: "f".into() }),
+        idempotency: key.map(|k| Idempotency {
+            key: k.into(),
+            fingerprint: "f".into(),
+        }),
         recorded_at: Utc::now(),
     }
 }
@@ -46,7 +52,10 @@ async fn sled_passes_the_conformance_suite() {
 async fn fill(path: &std::path::Path) -> (u64, String) {
     let store = SledStore::open(SledStoreConfig::new(path)).unwrap();
     for i in 0..5 {
-        store.append(commit(&format!("s{i}"), 2, Some(&format!("k{i}")))).await.unwrap();
+        store
+            .append(commit(&format!("s{i}"), 2, Some(&format!("k{i}"))))
+            .await
+            .unwrap();
     }
     let head = store.head().unwrap();
     store.shutdown().await;
@@ -62,7 +71,9 @@ fn tamper(path: &std::path::Path, position: u64) {
     let bytes = events.get(key).unwrap().unwrap();
     let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     value["payload"]["i"] = json!(99);
-    events.insert(key, serde_json::to_vec(&value).unwrap()).unwrap();
+    events
+        .insert(key, serde_json::to_vec(&value).unwrap())
+        .unwrap();
     db.flush().unwrap();
 }
 
@@ -78,7 +89,10 @@ async fn a_reopened_log_keeps_head_versions_and_keys() {
     let replay = store.append(commit("s0", 2, Some("k0"))).await.unwrap();
     assert!(replay.duplicate, "idempotency keys survive a restart");
     let next = store.append(commit("s0", 1, None)).await.unwrap();
-    assert_eq!(next.events[0].prev_hash, hash, "the chain continues across restarts");
+    assert_eq!(
+        next.events[0].prev_hash, hash,
+        "the chain continues across restarts"
+    );
     assert_eq!(store.verify().unwrap().first_broken, None);
 }
 
@@ -130,5 +144,9 @@ async fn a_full_queue_answers_unavailable_instead_of_growing() {
     }
     assert_eq!(ok + refused, 64);
     assert!(ok >= 1);
-    assert_eq!(store.head().unwrap().position, ok, "only acknowledged commits are in the log");
+    assert_eq!(
+        store.head().unwrap().position,
+        ok,
+        "only acknowledged commits are in the log"
+    );
 }

@@ -7,6 +7,7 @@ use super::types::*;
 
 /// Every event of a `unit-{serial}` stream. The `type` tag is the envelope's event type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum UnitEvent {
     /// The product facts, recorded the first time the unit is seen.

@@ -9,6 +9,7 @@ use super::types::*;
 
 /// Where the unit stands in the process. Custody (who holds it) is kept apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Never seen.
@@ -86,6 +87,7 @@ impl Step {
 
 /// One return of the unit, open or closed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReturnCase {
     pub return_id: String,
     pub mode: ReturnMode,
@@ -108,6 +110,7 @@ pub struct ReturnCase {
 
 /// A handover signed by the giver, waiting for the receiver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingHandover {
     pub handover_id: String,
     pub from: PersonRef,
@@ -116,6 +119,7 @@ pub struct PendingHandover {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnitState {
     pub serial: String,
     pub product: Option<ProductInfo>,

@@ -7,6 +7,7 @@ use crate::actor::Role;
 
 /// How a faulty unit comes back (带回 / 邮寄).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnMode {
     /// Carried back by a field receiver (现场接收人员带回).
@@ -29,6 +30,7 @@ impl ReturnMode {
 
 /// The four storage zones (定置区域), each with its own ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Zone {
     /// 待维修产品区.
@@ -65,6 +67,7 @@ impl Zone {
 
 /// Cause categories for the monthly QC report (rule 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CauseCategory {
     ComponentQuality,
@@ -103,6 +106,7 @@ impl CauseCategory {
 
 /// Why the repair dept gives up on a unit (rule 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnrepairableReason {
     BadlyDamaged,
@@ -112,6 +116,7 @@ pub enum UnrepairableReason {
 /// What happens to an unrepairable unit, decided by warranty and cause (rule 9), or forced by
 /// the two-strikes rules (10, 11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// In warranty, the customer needs a unit: scrap by the factory procedure and exchange.
@@ -137,6 +142,7 @@ impl Disposition {
 
 /// How a return ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnOutcome {
     ReturnedRepaired,
@@ -150,6 +156,7 @@ pub enum ReturnOutcome {
 
 /// The off-site part of the information transfer form (信息传递表 厂外信息).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OffSiteInfo {
     pub fault_symptoms: String,
     pub site: String,
@@ -162,6 +169,7 @@ pub struct OffSiteInfo {
 
 /// A customer reference. Names are personal data (seed 003): the security issue encrypts them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerRef {
     pub customer_id: String,
     pub name: String,
@@ -169,6 +177,7 @@ pub struct CustomerRef {
 
 /// A signature by someone who has no account, typically the customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signature {
     pub name: String,
     pub signed_at: DateTime<Utc>,
@@ -176,6 +185,7 @@ pub struct Signature {
 
 /// The product facts needed for warranty and age rules, given the first time a unit is seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductInfo {
     pub model: String,
     pub production_date: NaiveDate,
@@ -184,6 +194,7 @@ pub struct ProductInfo {
 
 /// A person in a handover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonRef {
     pub person_id: String,
     pub role: Role,
@@ -191,6 +202,7 @@ pub struct PersonRef {
 
 /// Who physically holds the unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Custody {
     /// Not yet seen by the factory, or handed back.
@@ -205,6 +217,7 @@ pub enum Custody {
 
 /// What the repair dept found (厂内信息).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
     Fault { cause: CauseCategory },

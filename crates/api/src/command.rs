@@ -1,0 +1,318 @@
+//! The one path every command takes: authenticate, check the idempotency key, load state, decide,
+//! check `If-Match`, append durably, catch the projections up, answer with the new position.
+
+use actix_web::{http::header, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use repairledger_domain::unit::Ctx;
+use repairledger_domain::{Actor, DomainError};
+use repairledger_projections::codec;
+use repairledger_store::{
+    AppendResult, Commit, EventActor, ExpectedVersion, Idempotency, NewEvent, RecordedEvent,
+    StreamAppend,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::dto::{CommandResponse, EventEnvelope, StreamVersion};
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// Everything about a command that is not its body.
+pub struct Meta {
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    pub if_match: Option<u64>,
+    pub idempotency: Option<Idempotency>,
+    pub correlation_id: String,
+    pub causation_id: Option<String>,
+}
+
+/// Upper bounds on header values, so a client cannot fill the log with them.
+const MAX_HEADER_LEN: usize = 200;
+
+fn header_value(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::InvalidHeader(format!("{name} is not visible ASCII")))?
+                .trim()
+                .to_string();
+            if s.is_empty() || s.len() > MAX_HEADER_LEN {
+                return Err(ApiError::InvalidHeader(format!(
+                    "{name} must have 1 to {MAX_HEADER_LEN} characters"
+                )));
+            }
+            Ok(Some(s))
+        }
+    }
+}
+
+/// `If-Match: "3"` (or `3`, or `W/"3"`) is the stream version the client decided against.
+fn parse_if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
+    let Some(v) = header_value(req, "If-Match")? else {
+        return Ok(None);
+    };
+    let t = v.trim_start_matches("W/").trim_matches('"');
+    t.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::InvalidHeader(format!(
+            "If-Match must be a stream version such as \"3\", got {v:?}"
+        ))
+    })
+}
+
+impl Meta {
+    /// Reads the headers and bounds the business time: a command may not claim to happen in the
+    /// future, nor further back than the configured limit.
+    pub fn new<B: Serialize>(
+        req: &HttpRequest,
+        state: &AppState,
+        caller: &Caller,
+        occurred_at: Option<DateTime<Utc>>,
+        body: &B,
+    ) -> Result<Meta, ApiError> {
+        let actor = caller.writer()?;
+        let now = state.clock.now();
+        let at = occurred_at.unwrap_or(now);
+        if at > now + state.limits.future_skew {
+            return Err(ApiError::OccurredAtOutOfBounds(format!(
+                "{at} is in the future (server time {now})"
+            )));
+        }
+        if at < now - state.limits.max_backdate {
+            return Err(ApiError::OccurredAtOutOfBounds(format!(
+                "{at} is more than {} days before server time {now}",
+                state.limits.max_backdate.num_days()
+            )));
+        }
+        let body_value = serde_json::to_value(body).expect("request bodies serialize");
+        check_sizes(&body_value, "body")?;
+        let body_json = serde_json::to_vec(&body_value).expect("request bodies serialize");
+        let idempotency = header_value(req, "Idempotency-Key")?.map(|key| {
+            let mut h = Sha256::new();
+            h.update(req.method().as_str().as_bytes());
+            h.update(b" ");
+            h.update(req.path().as_bytes());
+            h.update(b"\n");
+            h.update(actor.person_id.as_bytes());
+            h.update(b"\n");
+            h.update(&body_json);
+            Idempotency {
+                key,
+                fingerprint: hex::encode(h.finalize()),
+            }
+        });
+        let correlation_id = match header_value(req, "X-Correlation-Id")? {
+            Some(c) => c,
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        Ok(Meta {
+            actor,
+            at,
+            if_match: parse_if_match(req)?,
+            idempotency,
+            correlation_id,
+            causation_id: header_value(req, "X-Causation-Id")?,
+        })
+    }
+}
+
+/// Longest string and list a command body may carry: generous for forms, small for the log.
+pub const MAX_STRING: usize = 4000;
+pub const MAX_LIST: usize = 500;
+
+fn check_sizes(v: &serde_json::Value, path: &str) -> Result<(), ApiError> {
+    match v {
+        serde_json::Value::String(s) if s.chars().count() > MAX_STRING => Err(
+            ApiError::MalformedRequest(format!("{path} is longer than {MAX_STRING} characters")),
+        ),
+        serde_json::Value::Array(a) if a.len() > MAX_LIST => Err(ApiError::MalformedRequest(
+            format!("{path} has more than {MAX_LIST} items"),
+        )),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| check_sizes(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .try_for_each(|(k, x)| check_sizes(x, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+/// Ids become stream names and URL segments: letters, digits, `.`, `_`, `-`; 1 to 64 characters.
+pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::MalformedRequest(format!(
+            "{field} must be 1 to 64 letters, digits, '.', '_' or '-', got {id:?}"
+        )))
+    }
+}
+
+/// One stream's share of a decision: the version it was decided against and its new events.
+pub struct Planned {
+    pub stream: String,
+    pub decided_at: u64,
+    pub events: Vec<(String, serde_json::Value)>,
+}
+
+impl Planned {
+    pub fn new<E: Serialize>(stream: String, decided_at: u64, events: &[E]) -> Planned {
+        Planned {
+            stream,
+            decided_at,
+            events: events.iter().map(codec::encode).collect(),
+        }
+    }
+}
+
+/// Folds a stream into its domain events and version.
+pub fn load<E: DeserializeOwned>(
+    state: &AppState,
+    stream: &str,
+) -> Result<(Vec<E>, u64), ApiError> {
+    let recorded = state.store.read_stream(stream, 1, usize::MAX)?;
+    let version = recorded.last().map(|e| e.version).unwrap_or(0);
+    let events = recorded
+        .iter()
+        .map(codec::decode::<E>)
+        .collect::<Result<Vec<E>, _>>()?;
+    Ok((events, version))
+}
+
+/// How many times a command without `If-Match` is decided again after losing a race.
+const RETRIES: usize = 3;
+
+/// Runs a command. `decide` is called against fresh state on every attempt.
+pub async fn execute(
+    state: &AppState,
+    meta: Meta,
+    primary_stream: &str,
+    decide: impl Fn(&AppState, &Ctx) -> Result<Vec<Planned>, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(idem) = &meta.idempotency {
+        if let Some((fingerprint, original)) = state.store.idempotency(&idem.key)? {
+            if fingerprint != idem.fingerprint {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            return Ok(respond(&original, true));
+        }
+    }
+    // A precondition is judged before the command: a stale client learns that first.
+    if let Some(expected) = meta.if_match {
+        let current = state.store.stream_version(primary_stream)?.unwrap_or(0);
+        if current != expected {
+            return Err(ApiError::VersionMismatch { expected, current });
+        }
+    }
+    let policy = state.policy.clone();
+    let ctx = Ctx::new(&meta.actor, meta.at, &policy);
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let planned = decide(state, &ctx)?;
+        let primary = planned
+            .first()
+            .ok_or_else(|| ApiError::Internal("a decision produced no stream".into()))?;
+        if let Some(expected) = meta.if_match {
+            if expected != primary.decided_at {
+                return Err(ApiError::VersionMismatch {
+                    expected,
+                    current: primary.decided_at,
+                });
+            }
+        }
+        let commit = Commit {
+            streams: planned
+                .into_iter()
+                .map(|p| StreamAppend {
+                    stream: p.stream,
+                    expected: ExpectedVersion::Exact(p.decided_at),
+                    events: p
+                        .events
+                        .into_iter()
+                        .map(|(event_type, payload)| NewEvent {
+                            event_type,
+                            schema: 1,
+                            payload,
+                            actor: EventActor {
+                                person_id: meta.actor.person_id.clone(),
+                                role: meta.actor.role.to_string(),
+                            },
+                            occurred_at: meta.at,
+                            policy_version: policy.version,
+                            correlation_id: Some(meta.correlation_id.clone()),
+                            causation_id: meta.causation_id.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            idempotency: meta.idempotency.clone(),
+            recorded_at: state.clock.now(),
+        };
+        match state.store.append(commit).await {
+            Ok(r) => break r,
+            Err(repairledger_store::StoreError::Conflict { actual, .. }) => {
+                if let Some(expected) = meta.if_match {
+                    return Err(ApiError::VersionMismatch {
+                        expected,
+                        current: actual.unwrap_or(0),
+                    });
+                }
+                if attempt >= RETRIES {
+                    return Err(ApiError::ConcurrentModification { current: actual });
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    state.projector.catch_up(state.store.as_ref())?;
+    Ok(respond(&result, result.duplicate))
+}
+
+fn respond(result: &AppendResult, replayed: bool) -> HttpResponse {
+    let mut streams: Vec<StreamVersion> = Vec::new();
+    for e in &result.events {
+        match streams.iter_mut().find(|s| s.stream == e.stream) {
+            Some(s) => s.version = e.version,
+            None => streams.push(StreamVersion {
+                stream: e.stream.clone(),
+                version: e.version,
+            }),
+        }
+    }
+    let etag = streams
+        .first()
+        .map(|s| format!("\"{}\"", s.version))
+        .unwrap_or_default();
+    let body = CommandResponse {
+        position: result.last_position,
+        streams,
+        events: result.events.iter().map(EventEnvelope::from).collect(),
+    };
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::ETAG, etag));
+    if replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    res.json(body)
+}
+
+/// Turns a domain refusal into the API error, for closures that mix both.
+pub fn refused(e: DomainError) -> ApiError {
+    ApiError::Domain(e)
+}
+
+/// Events of a stream as envelopes, for the history endpoints.
+pub fn envelopes(events: &[RecordedEvent]) -> Vec<EventEnvelope> {
+    events.iter().map(EventEnvelope::from).collect()
+}

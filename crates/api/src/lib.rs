@@ -1,0 +1,194 @@
+//! The REST/JSON API of repairledger: actix-web handlers around the pure domain, the event log
+//! and the projections.
+//!
+//! Architecture invariant: only this crate knows HTTP, JSON field names and problem types.
+
+pub mod auth;
+pub mod command;
+pub mod dto;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{error::JsonPayloadError, web, HttpRequest};
+use chrono::{DateTime, Duration, Utc};
+use repairledger_domain::Policy;
+use repairledger_projections::Projector;
+use repairledger_store::{Commit, EventActor, EventStore, ExpectedVersion, NewEvent, StreamAppend};
+
+pub use auth::Directory;
+pub use problem::{ApiError, Problem};
+
+/// Where "now" comes from. The server uses the system clock; scenario tests set the time of
+/// each step so snapshots are reproducible.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that shows what it was last set to.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().expect("clock lock") = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// Input bounds that protect the log.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How far in the future a command's `occurred_at` may be (clock skew).
+    pub future_skew: Duration,
+    /// How far back a command's `occurred_at` may be (late paperwork).
+    pub max_backdate: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            future_skew: Duration::minutes(5),
+            max_backdate: Duration::days(30),
+        }
+    }
+}
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Arc<dyn EventStore>,
+    pub projector: Projector,
+    pub directory: Directory,
+    pub policy: Policy,
+    pub clock: Arc<dyn Clock>,
+    pub limits: Limits,
+}
+
+impl AppState {
+    /// Loads the projections and records the policy in the log if this version is new, so every
+    /// event's `policy_version` points at a text an auditor can read back.
+    pub async fn start(
+        store: Arc<dyn EventStore>,
+        directory: Directory,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Result<AppState, ApiError> {
+        let projector = Projector::load(store.as_ref(), 1000)?;
+        let known = projector.read(|m| m.policies.get(&policy.version).cloned());
+        let text = toml::to_string(&policy).map_err(|e| ApiError::Internal(e.to_string()))?;
+        match known {
+            Some(existing) if existing != text => {
+                return Err(ApiError::Internal(format!(
+                    "policy version {} is already published with different content; publish a new version",
+                    policy.version
+                )))
+            }
+            Some(_) => {}
+            None => {
+                let version = store.stream_version(repairledger_domain::streams::POLICY)?;
+                store
+                    .append(Commit {
+                        streams: vec![StreamAppend {
+                            stream: repairledger_domain::streams::POLICY.into(),
+                            expected: ExpectedVersion::Exact(version.unwrap_or(0)),
+                            events: vec![NewEvent {
+                                event_type: "PolicyPublished".into(),
+                                schema: 1,
+                                payload: serde_json::json!({ "version": policy.version, "toml": text }),
+                                actor: EventActor {
+                                    person_id: "system".into(),
+                                    role: "system".into(),
+                                },
+                                occurred_at: clock.now(),
+                                policy_version: policy.version,
+                                correlation_id: None,
+                                causation_id: None,
+                            }],
+                        }],
+                        idempotency: None,
+                        recorded_at: clock.now(),
+                    })
+                    .await?;
+                projector.catch_up(store.as_ref())?;
+            }
+        }
+        Ok(AppState {
+            store,
+            projector,
+            directory,
+            policy,
+            clock,
+            limits,
+        })
+    }
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit: *limit },
+        JsonPayloadError::ContentType => {
+            ApiError::MalformedRequest("the body must be application/json".into())
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::MalformedRequest(format!("invalid JSON body: {e}"))
+        }
+        other => ApiError::MalformedRequest(other.to_string()),
+    };
+    e.into()
+}
+
+/// Registers every route and the extractor settings. `App::new().configure(repairledger_api::configure(state))`.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        let limit = state.limits.max_body_bytes;
+        cfg.app_data(state)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(json_error),
+            )
+            .app_data(web::PayloadConfig::default().limit(limit))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::MalformedRequest(format!("invalid query: {e}")).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::MalformedRequest(format!("invalid path: {e}")).into()
+            }))
+            .service(routes::reads::health)
+            .service(
+                utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", openapi::document()),
+            )
+            .service(
+                web::scope("/v1")
+                    .configure(routes::register)
+                    .default_service(web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
+                            "no such endpoint".into(),
+                        ))
+                    })),
+            );
+    }
+}

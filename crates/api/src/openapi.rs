@@ -1,0 +1,164 @@
+//! The OpenAPI document. Headers and problem responses that every command shares are added by a
+//! modifier, so no endpoint can forget them.
+
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{plans, reads, units};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "repairledger",
+        description = "Event-sourced return-for-repair workflow: units, signed handovers, repair plans, inspections, zones and dispositions. Every command appends immutable events to a hash-chained log; reads are projections of that log.\n\nCommands accept `If-Match` (the stream version you decided against; 412 if it moved) and `Idempotency-Key` (a retry with the same key and body returns the original response without appending). Errors are RFC 9457 `application/problem+json` with a stable `type` per rule (see `GET /v1/problems`).",
+        version = "1.0.0",
+        license(name = "MIT")
+    ),
+    paths(
+        units::open_return, units::receive_by_post, units::initiate_handover, units::sign_handover,
+        units::cancel_handover, units::register, units::confirm_fault, units::record_repair,
+        units::declare_unrepairable, units::inspect, units::place_for_return, units::register_as_spare,
+        units::deliver, units::decide_disposition, units::customer_insists, units::confirm_no_fault,
+        units::scrap, units::return_to_stock, units::exchange, units::emergency_use,
+        plans::compile, plans::request_amendment, plans::revise, plans::co_sign, plans::issue,
+        plans::order_production, plans::complete_production,
+        reads::me, reads::people, reads::list_units, reads::get_unit, reads::unit_events,
+        reads::open_returns, reads::zones, reads::zone_ledger, reads::plans, reads::plan, reads::order,
+        reads::list_events, reads::verify, reads::policy, reads::problems, reads::health
+    ),
+    components(schemas(
+        crate::problem::Problem,
+        repairledger_domain::unit::UnitEvent,
+        repairledger_domain::plan::PlanEvent,
+        repairledger_domain::production::ProductionEvent
+    )),
+    modifiers(&Conventions),
+    tags(
+        (name = "returns", description = "Opening, receiving and registering returns (rules 1, 3, 5)"),
+        (name = "handovers", description = "Signed handovers with continuous custody (rules 2, 4)"),
+        (name = "repair plans", description = "Compile, co-sign, amend and issue (rule 6)"),
+        (name = "repair", description = "Fault confirmation, cause, repair (rules 7, 10, 11)"),
+        (name = "inspection", description = "QC functional inspection (rule 8)"),
+        (name = "dispositions", description = "Return, scrap, exchange (rules 9-12)"),
+        (name = "spares", description = "Repair spares, emergency use and production (rules 12, 14)"),
+        (name = "zones", description = "The four zones and their ledgers (rule 15)"),
+        (name = "events", description = "The raw event log"),
+        (name = "audit", description = "Tamper evidence"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the bearer scheme, the shared command headers and the problem responses.
+struct Conventions;
+
+fn header(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(
+            utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+        ))
+        .build()
+}
+
+fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .into()
+}
+
+fn add_problems(op: &mut Operation, codes: &[(&str, &str)]) {
+    for (status, description) in codes {
+        op.responses
+            .responses
+            .entry((*status).to_string())
+            .or_insert_with(|| problem(description));
+    }
+}
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let public = path == "/healthz" || path == "/v1/problems";
+            if let Some(op) = item.post.as_mut() {
+                let params = op.parameters.get_or_insert_with(Vec::new);
+                params.push(header("If-Match", "The stream version the command was decided against, e.g. \"3\". 412 if the stream has moved on."));
+                params.push(header("Idempotency-Key", "A retry with the same key and body returns the original response and appends nothing; another body answers 422."));
+                params.push(header(
+                    "X-Correlation-Id",
+                    "Recorded on every event the command appends; generated if absent.",
+                ));
+                params.push(header(
+                    "X-Causation-Id",
+                    "Recorded on every event the command appends.",
+                ));
+                add_problems(op, &[
+                    ("400", "Malformed JSON, unknown field, wrong type, bad id or header (malformed-request, invalid-header)"),
+                    ("401", "Missing or unknown bearer token (unauthenticated)"),
+                    ("403", "The role or person may not do this (role-not-permitted, not-custodian, not-handover-recipient, read-only-role)"),
+                    ("404", "Unknown unit, plan, order or handover"),
+                    ("409", "Not possible in the current state, or lost a race (step-out-of-order, handover-pending, concurrent-modification, ...)"),
+                    ("412", "If-Match names another version than the stream's (version-mismatch); `current_version` says which"),
+                    ("413", "Body larger than the limit (payload-too-large)"),
+                    ("422", "Refused by a business rule; `type` names the rule (bypass-not-registered, placeholder-description, two-strikes-repaired, ...)"),
+                    ("503", "The event log cannot take writes now (service-unavailable); retry after Retry-After"),
+                ]);
+            }
+            if let Some(op) = item.get.as_mut() {
+                if public {
+                    continue;
+                }
+                add_problems(
+                    op,
+                    &[
+                        ("400", "Bad query or id (malformed-request)"),
+                        ("401", "Missing or unknown bearer token (unauthenticated)"),
+                    ],
+                );
+                if path.contains('{') {
+                    add_problems(op, &[("404", "Not found")]);
+                }
+            }
+            for op in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                if !public {
+                    op.security = Some(vec![SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
+                }
+            }
+        }
+    }
+}
+
+/// The document as served and committed.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Pretty JSON with a trailing newline: the bytes of `api-spec/openapi.json`.
+pub fn document_json() -> String {
+    let mut s = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    s.push('\n');
+    s
+}

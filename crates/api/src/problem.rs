@@ -1,0 +1,238 @@
+//! RFC 9457 problem details. Every error of the API is mapped here, once: a stable `type` URI per
+//! rule, the HTTP status that fits it, the rule's source in `detail`.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use repairledger_domain::{DomainError, ErrorKind};
+use repairledger_store::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The base of every problem `type`. Part of the API contract: never changes.
+pub const PROBLEM_BASE: &str = "https://repairledger.dev/problems/";
+
+/// An RFC 9457 problem document (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A stable URI naming the rule or failure: `https://repairledger.dev/problems/{code}`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong for this request, and the rule's source.
+    pub detail: String,
+    /// The short, stable code (the last segment of `type`), for switch statements.
+    pub code: String,
+    /// For `version-mismatch` and `concurrent-modification`: the stream's current version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("a valid bearer token is required")]
+    Unauthenticated,
+    #[error("the {role} role reads and never writes")]
+    ReadOnlyRole { role: String },
+    #[error("unit {0} is not known")]
+    UnitNotFound(String),
+    #[error("repair plan {0} is not known")]
+    PlanNotFound(String),
+    #[error("emergency production order {0} is not known")]
+    OrderNotFound(String),
+    #[error("person {0} is not in the directory")]
+    UnknownPerson(String),
+    #[error("If-Match names version {expected}, the stream is at {current}")]
+    VersionMismatch { expected: u64, current: u64 },
+    #[error("the stream changed while the command was decided; read it again and retry")]
+    ConcurrentModification { current: Option<u64> },
+    #[error("the Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("{0}")]
+    MalformedRequest(String),
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    InvalidHeader(String),
+    #[error("occurred_at {0}")]
+    OccurredAtOutOfBounds(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { actual, .. } => {
+                ApiError::ConcurrentModification { current: actual }
+            }
+            StoreError::IdempotencyMismatch { .. } => ApiError::IdempotencyKeyReused,
+            StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<repairledger_projections::ProjectionError> for ApiError {
+    fn from(e: repairledger_projections::ProjectionError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<repairledger_projections::codec::DecodeError> for ApiError {
+    fn from(e: repairledger_projections::codec::DecodeError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Domain(d) => d.code(),
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::ReadOnlyRole { .. } => "read-only-role",
+            ApiError::UnitNotFound(_) => "unit-not-found",
+            ApiError::PlanNotFound(_) => "plan-not-found",
+            ApiError::OrderNotFound(_) => "order-not-found",
+            ApiError::UnknownPerson(_) => "unknown-person",
+            ApiError::VersionMismatch { .. } => "version-mismatch",
+            ApiError::ConcurrentModification { .. } => "concurrent-modification",
+            ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::MalformedRequest(_) => "malformed-request",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::InvalidHeader(_) => "invalid-header",
+            ApiError::OccurredAtOutOfBounds(_) => "occurred-at-out-of-bounds",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Unavailable(_) => "service-unavailable",
+            ApiError::Internal(_) => "internal-error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Domain(d) => match d.kind() {
+                ErrorKind::Forbidden => "Not permitted for this person",
+                ErrorKind::Conflict => "Not possible in the current state",
+                ErrorKind::Rule => "Refused by a business rule",
+                ErrorKind::NotFound => "Not found",
+            },
+            ApiError::Unauthenticated => "Authentication required",
+            ApiError::ReadOnlyRole { .. } => "Read-only role",
+            ApiError::UnitNotFound(_)
+            | ApiError::PlanNotFound(_)
+            | ApiError::OrderNotFound(_)
+            | ApiError::NotFound(_) => "Not found",
+            ApiError::UnknownPerson(_) => "Unknown person",
+            ApiError::VersionMismatch { .. } => "Version mismatch",
+            ApiError::ConcurrentModification { .. } => "Concurrent modification",
+            ApiError::IdempotencyKeyReused => "Idempotency key reused",
+            ApiError::MalformedRequest(_) => "Malformed request",
+            ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::InvalidHeader(_) => "Invalid header",
+            ApiError::OccurredAtOutOfBounds(_) => "Business time out of bounds",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Domain(d) => format!("{d}. Rule: {}", d.rule()),
+            // Never leak internals to the caller; they are in the server log.
+            ApiError::Internal(_) => "the server failed; the request was not applied".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let code = self.code();
+        Problem {
+            problem_type: format!("{PROBLEM_BASE}{code}"),
+            title: self.title().into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            code: code.into(),
+            current_version: match self {
+                ApiError::VersionMismatch { current, .. } => Some(*current),
+                ApiError::ConcurrentModification { current } => Some(current.unwrap_or(0)),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Domain(d) => match d.kind() {
+                ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::Rule => StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            },
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::ReadOnlyRole { .. } => StatusCode::FORBIDDEN,
+            ApiError::UnitNotFound(_)
+            | ApiError::PlanNotFound(_)
+            | ApiError::OrderNotFound(_)
+            | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownPerson(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::ConcurrentModification { .. } => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MalformedRequest(_) | ApiError::InvalidHeader(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::OccurredAtOutOfBounds(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(msg) = self {
+            tracing::error!(error = %msg, "internal error");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        match self {
+            ApiError::Unauthenticated => {
+                res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {}
+        }
+        res.body(serde_json::to_string(&self.problem()).expect("problem serializes"))
+    }
+}
+
+/// Every problem code the API can answer with, for the docs and the `/v1/problems` listing.
+pub fn all_codes() -> Vec<&'static str> {
+    let mut codes = vec![
+        "unauthenticated",
+        "read-only-role",
+        "unit-not-found",
+        "plan-not-found",
+        "order-not-found",
+        "unknown-person",
+        "version-mismatch",
+        "concurrent-modification",
+        "idempotency-key-reused",
+        "malformed-request",
+        "payload-too-large",
+        "invalid-header",
+        "occurred-at-out-of-bounds",
+        "not-found",
+        "service-unavailable",
+        "internal-error",
+    ];
+    codes.extend(repairledger_domain::error::CODES.iter().copied());
+    codes
+}

@@ -1,0 +1,327 @@
+//! Reads: the projections, the raw log, the audit check. Every role may read; none of these
+//! change anything.
+
+use actix_web::web::{Data, Path, Query};
+use actix_web::{get, http::header, HttpResponse};
+use repairledger_domain::streams;
+use repairledger_domain::unit::Zone;
+use repairledger_projections::{
+    OpenReturnView, PlanView, ProductionOrderView, ReadModel, UnitView, ZoneLedger,
+};
+
+use crate::auth::{Caller, Person};
+use crate::command::{check_id, envelopes};
+use crate::dto::*;
+use crate::problem::ApiError;
+use crate::AppState;
+
+/// Makes sure the projections include `min_position` (read your own writes).
+fn fresh(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
+    if min_position.is_some_and(|p| p > state.projector.position()) {
+        state.projector.catch_up(state.store.as_ref())?;
+    }
+    if let Some(p) = min_position {
+        let head = state.store.head()?.position;
+        if p > head {
+            return Err(ApiError::MalformedRequest(format!(
+                "min_position {p} is beyond the log's head {head}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn read<T>(state: &AppState, f: impl FnOnce(&ReadModel) -> T) -> T {
+    state.projector.read(f)
+}
+
+/// Who am I: the person and role behind the token.
+#[utoipa::path(get, path = "/v1/me", tag = "people", operation_id = "whoAmI",
+    responses((status = 200, description = "The caller", body = Person)))]
+#[get("/me")]
+pub async fn me(caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(caller.0)
+}
+
+/// The directory of people (handover receivers are named by `person_id`).
+#[utoipa::path(get, path = "/v1/people", tag = "people", operation_id = "listPeople",
+    responses((status = 200, description = "Everyone who may act", body = [Person])))]
+#[get("/people")]
+pub async fn people(state: Data<AppState>, _caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(state.directory.people())
+}
+
+/// List units, by serial, optionally at one step or in one zone.
+#[utoipa::path(get, path = "/v1/units", tag = "units", operation_id = "listUnits",
+    params(UnitListQuery),
+    responses((status = 200, description = "A page of units", body = Page<UnitView>)))]
+#[get("/units")]
+pub async fn list_units(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<UnitListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    fresh(&state, q.min_position)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::MalformedRequest("limit must be 1..=500".into()));
+    }
+    let zone = match &q.zone {
+        Some(z) => Some(
+            Zone::parse(z)
+                .ok_or_else(|| ApiError::MalformedRequest(format!("unknown zone {z:?}")))?,
+        ),
+        None => None,
+    };
+    let page = read(&state, |m| {
+        let mut items: Vec<UnitView> = m
+            .units
+            .range::<String, _>((
+                q.cursor
+                    .clone()
+                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(_, u)| u)
+            .filter(|u| q.step.as_deref().is_none_or(|s| u.state.step.as_str() == s))
+            .filter(|u| zone.is_none_or(|z| u.state.zone == Some(z)))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|u| u.serial.clone())
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    });
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One unit: custody, zone, step, warranty, and every return with its records.
+#[utoipa::path(get, path = "/v1/units/{serial}", tag = "units", operation_id = "getUnit",
+    params(("serial" = String, Path, description = "The unit's serial number"), ReadQuery),
+    responses((status = 200, description = "The unit; `ETag` is its stream version", body = UnitView)))]
+#[get("/units/{serial}")]
+pub async fn get_unit(
+    state: Data<AppState>,
+    _caller: Caller,
+    serial: Path<String>,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("serial", &serial)?;
+    fresh(&state, q.min_position)?;
+    let unit = read(&state, |m| m.units.get(serial.as_str()).cloned())
+        .ok_or_else(|| ApiError::UnitNotFound(serial.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", unit.version)))
+        .json(unit))
+}
+
+/// A unit's own events, oldest first: its complete history.
+#[utoipa::path(get, path = "/v1/units/{serial}/events", tag = "units", operation_id = "getUnitEvents",
+    params(("serial" = String, Path, description = "The unit's serial number")),
+    responses((status = 200, description = "The unit stream", body = [EventEnvelope])))]
+#[get("/units/{serial}/events")]
+pub async fn unit_events(
+    state: Data<AppState>,
+    _caller: Caller,
+    serial: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("serial", &serial)?;
+    let events = state
+        .store
+        .read_stream(&streams::unit(&serial), 1, usize::MAX)?;
+    if events.is_empty() {
+        return Err(ApiError::UnitNotFound(serial.to_string()));
+    }
+    Ok(HttpResponse::Ok().json(envelopes(&events)))
+}
+
+/// Open returns, oldest first: the after-sales work list.
+#[utoipa::path(get, path = "/v1/returns", tag = "returns", operation_id = "listOpenReturns",
+    params(ReadQuery),
+    responses((status = 200, description = "Open returns", body = [OpenReturnView])))]
+#[get("/returns")]
+pub async fn open_returns(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    fresh(&state, q.min_position)?;
+    Ok(HttpResponse::Ok().json(read(&state, |m| m.open_returns())))
+}
+
+/// The four zones and who is in each.
+#[utoipa::path(get, path = "/v1/zones", tag = "zones", operation_id = "listZones",
+    params(ReadQuery),
+    responses((status = 200, description = "Zones", body = [ZoneSummary])))]
+#[get("/zones")]
+pub async fn zones(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    fresh(&state, q.min_position)?;
+    let v: Vec<ZoneSummary> = read(&state, |m| {
+        m.zones
+            .values()
+            .map(|z| ZoneSummary {
+                zone: z.zone,
+                occupants: z.occupants.iter().cloned().collect(),
+                lines: z.lines.len(),
+            })
+            .collect()
+    });
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// A zone's ledger (管理台帐): occupants and every entry and exit line.
+#[utoipa::path(get, path = "/v1/zones/{zone}", tag = "zones", operation_id = "getZoneLedger",
+    params(("zone" = Zone, Path, description = "The zone"), ReadQuery),
+    responses((status = 200, description = "The ledger", body = ZoneLedger)))]
+#[get("/zones/{zone}")]
+pub async fn zone_ledger(
+    state: Data<AppState>,
+    _caller: Caller,
+    zone: Path<String>,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let z = Zone::parse(&zone)
+        .ok_or_else(|| ApiError::NotFound(format!("no zone {:?}", zone.as_str())))?;
+    fresh(&state, q.min_position)?;
+    Ok(HttpResponse::Ok().json(read(&state, |m| m.zones.get(&z).cloned())))
+}
+
+/// Repair plans, by id.
+#[utoipa::path(get, path = "/v1/repair-plans", tag = "repair plans", operation_id = "listRepairPlans",
+    params(ReadQuery),
+    responses((status = 200, description = "Plans", body = [PlanView])))]
+#[get("/repair-plans")]
+pub async fn plans(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    fresh(&state, q.min_position)?;
+    let v: Vec<PlanView> = read(&state, |m| m.plans.values().cloned().collect());
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// One repair plan: status, units, amendments, who co-signed and issued it.
+#[utoipa::path(get, path = "/v1/repair-plans/{plan_id}", tag = "repair plans", operation_id = "getRepairPlan",
+    params(("plan_id" = String, Path, description = "The repair plan"), ReadQuery),
+    responses((status = 200, description = "The plan; `ETag` is its stream version", body = PlanView)))]
+#[get("/repair-plans/{plan_id}")]
+pub async fn plan(
+    state: Data<AppState>,
+    _caller: Caller,
+    plan_id: Path<String>,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("plan_id", &plan_id)?;
+    fresh(&state, q.min_position)?;
+    let p = read(&state, |m| m.plans.get(plan_id.as_str()).cloned())
+        .ok_or_else(|| ApiError::PlanNotFound(plan_id.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", p.version)))
+        .json(p))
+}
+
+/// One emergency production order and the unit built for it.
+#[utoipa::path(get, path = "/v1/emergency-production-orders/{order_id}", tag = "spares",
+    operation_id = "getEmergencyProductionOrder",
+    params(("order_id" = String, Path, description = "The production order"), ReadQuery),
+    responses((status = 200, description = "The order", body = ProductionOrderView)))]
+#[get("/emergency-production-orders/{order_id}")]
+pub async fn order(
+    state: Data<AppState>,
+    _caller: Caller,
+    order_id: Path<String>,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("order_id", &order_id)?;
+    fresh(&state, q.min_position)?;
+    let o = read(&state, |m| m.orders.get(order_id.as_str()).cloned())
+        .ok_or_else(|| ApiError::OrderNotFound(order_id.to_string()))?;
+    Ok(HttpResponse::Ok().json(o))
+}
+
+/// The raw log in position order, for integrators following it and auditors replaying it.
+#[utoipa::path(get, path = "/v1/events", tag = "events", operation_id = "listEvents",
+    params(EventsQuery),
+    responses((status = 200, description = "A page of the log", body = EventPage)))]
+#[get("/events")]
+pub async fn list_events(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::MalformedRequest("limit must be 1..=1000".into()));
+    }
+    let head = state.store.head()?.position;
+    let page = state.store.read_all(after, limit)?;
+    let next_after = page.last().map(|e| e.position).unwrap_or(after);
+    Ok(HttpResponse::Ok().json(EventPage {
+        events: envelopes(&page),
+        next_after,
+        head,
+    }))
+}
+
+/// Walk the hash chain from position 1 and report the first broken position.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verifyLog",
+    responses((status = 200, description = "The chain report", body = VerifyResponse)))]
+#[get("/audit/verify")]
+pub async fn verify(state: Data<AppState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let r = actix_web::web::block(move || store.verify())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(HttpResponse::Ok().json(VerifyResponse {
+        events_checked: r.events_checked,
+        head_position: r.head.position,
+        head_hash: r.head.hash,
+        intact: r.first_broken.is_none(),
+        first_broken: r.first_broken,
+        reason: r.reason,
+    }))
+}
+
+/// The policy in force: every number the rules use, and its version.
+#[utoipa::path(get, path = "/v1/policy", tag = "policy", operation_id = "getPolicy",
+    responses((status = 200, description = "The policy in force", body = Object)))]
+#[get("/policy")]
+pub async fn policy(state: Data<AppState>, _caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(&state.policy)
+}
+
+/// Every problem `type` the API answers with.
+#[utoipa::path(get, path = "/v1/problems", tag = "problems", operation_id = "listProblemTypes",
+    security(()),
+    responses((status = 200, description = "Problem type URIs", body = [String])))]
+#[get("/problems")]
+pub async fn problems() -> HttpResponse {
+    let v: Vec<String> = crate::problem::all_codes()
+        .into_iter()
+        .map(|c| format!("{}{c}", crate::problem::PROBLEM_BASE))
+        .collect();
+    HttpResponse::Ok().json(v)
+}
+
+/// Liveness and where the log and projections stand.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "health", security(()),
+    responses((status = 200, description = "Up", body = Health)))]
+#[get("/healthz")]
+pub async fn health(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        head_position: state.store.head()?.position,
+        projection_position: state.projector.position(),
+        policy_version: state.policy.version,
+    }))
+}

@@ -1,0 +1,137 @@
+//! A test app: the real routes, a fresh sled log in a temp dir, a clock the test sets.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_http::Request;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{test, web, App};
+use chrono::{DateTime, TimeZone, Utc};
+use repairledger_api::{AppState, Directory, Limits, ManualClock};
+use repairledger_domain::Policy;
+use repairledger_store::{EventStore, SledStore, SledStoreConfig};
+use serde_json::Value;
+
+pub const PEOPLE: &str = include_str!("../../../../fixtures/dev-people.toml");
+
+pub struct TestApp {
+    pub state: web::Data<AppState>,
+    pub store: SledStore,
+    pub clock: Arc<ManualClock>,
+    pub tokens: HashMap<String, String>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn tokens() -> HashMap<String, String> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        people: Vec<P>,
+    }
+    #[derive(serde::Deserialize)]
+    struct P {
+        person_id: String,
+        token: String,
+        #[allow(dead_code)]
+        name: String,
+        #[allow(dead_code)]
+        role: String,
+    }
+    let f: File = toml::from_str(PEOPLE).expect("people file parses");
+    f.people
+        .into_iter()
+        .map(|p| (p.person_id, p.token))
+        .collect()
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            SledStore::open(SledStoreConfig::new(dir.path().join("log"))).expect("store opens");
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
+        ));
+        let state = AppState::start(
+            Arc::new(store.clone()) as Arc<dyn EventStore>,
+            Directory::parse(PEOPLE).expect("people parse"),
+            Policy::default_policy(),
+            clock.clone(),
+            Limits::default(),
+        )
+        .await
+        .expect("app starts");
+        TestApp {
+            state: web::Data::new(state),
+            store,
+            clock,
+            tokens: tokens(),
+            dir,
+        }
+    }
+
+    pub async fn service(
+        &self,
+    ) -> impl Service<Request, Response = ServiceResponse, Error = actix_web::Error> {
+        test::init_service(App::new().configure(repairledger_api::configure(self.state.clone())))
+            .await
+    }
+
+    pub fn head(&self) -> u64 {
+        self.store.head().expect("head").position
+    }
+
+    pub fn set_time(&self, at: DateTime<Utc>) {
+        self.clock.set(at);
+    }
+
+    pub fn request(
+        &self,
+        who: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(String, String)],
+    ) -> Request {
+        let mut req = test::TestRequest::default()
+            .method(method.parse().expect("method"))
+            .uri(path);
+        if let Some(who) = who {
+            let token = self
+                .tokens
+                .get(who)
+                .unwrap_or_else(|| panic!("no token for {who}"));
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (k, v) in headers {
+            req = req.insert_header((k.as_str(), v.as_str()));
+        }
+        if let Some(b) = body {
+            req = req.set_json(b);
+        }
+        req.to_request()
+    }
+}
+
+/// Calls the service and returns the status and the JSON body (Null when empty).
+pub async fn call<S>(app: &S, req: Request) -> (u16, Value, Option<String>)
+where
+    S: Service<Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let resp = test::call_service(app, req).await;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = test::read_body(resp).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, body, content_type)
+}

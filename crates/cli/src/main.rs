@@ -1,0 +1,212 @@
+//! `repairledger`: serve the API, verify the log, rebuild projections, print the OpenAPI document.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{middleware, App, HttpServer};
+use clap::{Parser, Subcommand};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use repairledger_api::{AppState, Directory, Limits, SystemClock};
+use repairledger_domain::Policy;
+use repairledger_store::{EventStore, SledStore, SledStoreConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Parser)]
+#[command(
+    name = "repairledger",
+    version,
+    about = "Event-sourced return-for-repair workflow engine"
+)]
+struct Cli {
+    /// Configuration file (TOML). Every key can also be set as REPAIRLEDGER_<KEY>.
+    #[arg(long, global = true, env = "REPAIRLEDGER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP API on the embedded sled log.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        bind: Option<String>,
+        /// Directory of the sled event log.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Walk the hash chain and report the first broken position (exit code 1 if broken).
+    Verify {
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Recompute every projection from position 0 and compare with the live checkpoint.
+    Rebuild {
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Print the OpenAPI document (the content of api-spec/openapi.json).
+    Openapi,
+}
+
+/// Settings, merged from defaults, the config file, environment and flags (in that order).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    bind: String,
+    data: PathBuf,
+    /// The people file: tokens mapped to person and role.
+    people: PathBuf,
+    /// The policy file; the built-in default policy when absent.
+    policy: Option<PathBuf>,
+    /// Largest request body in bytes.
+    max_body_bytes: usize,
+    /// How many days back a command's occurred_at may lie.
+    max_backdate_days: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            data: PathBuf::from("data"),
+            people: PathBuf::from("fixtures/dev-people.toml"),
+            policy: None,
+            max_body_bytes: 64 * 1024,
+            max_backdate_days: 30,
+        }
+    }
+}
+
+fn settings(cli: &Cli) -> Result<Settings, String> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = &cli.config {
+        if !path.exists() {
+            return Err(format!("config file {} does not exist", path.display()));
+        }
+        fig = fig.merge(Toml::file(path));
+    }
+    fig = fig.merge(Env::prefixed("REPAIRLEDGER_").ignore(&["config"]));
+    fig.extract()
+        .map_err(|e| format!("invalid configuration: {e}"))
+}
+
+fn open_store(data: &std::path::Path) -> Result<SledStore, String> {
+    SledStore::open(SledStoreConfig::new(data.to_path_buf()))
+        .map_err(|e| format!("cannot open the event log at {}: {e}", data.display()))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32, String> {
+    let mut s = settings(&cli)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", repairledger_api::openapi::document_json());
+            Ok(0)
+        }
+        Command::Serve { bind, data } => {
+            if let Some(b) = bind {
+                s.bind = b;
+            }
+            if let Some(d) = data {
+                s.data = d;
+            }
+            rt.block_on(serve(s))
+        }
+        Command::Verify { data } => rt.block_on(async {
+            let store = open_store(&data.unwrap_or(s.data))?;
+            let r = store.verify().map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string_pretty(&r).expect("report serializes"));
+            store.shutdown().await;
+            Ok(if r.first_broken.is_some() { 1 } else { 0 })
+        }),
+        Command::Rebuild { data } => rt.block_on(async {
+            let store = open_store(&data.unwrap_or(s.data))?;
+            let head = store.head().map_err(|e| e.to_string())?.position;
+            let rebuilt = repairledger_projections::rebuild(&store, |p| {
+                eprint!("\rrebuilt {p}/{head} events");
+            })
+            .map_err(|e| e.to_string())?;
+            eprintln!();
+            let live = repairledger_projections::Projector::load(&store, u64::MAX)
+                .map_err(|e| e.to_string())?;
+            let same = live.read(|m| serde_json::to_vec(m).ok() == serde_json::to_vec(&rebuilt).ok());
+            println!(
+                "rebuilt {} units, {} plans at position {}; identical to the live projections: {same}",
+                rebuilt.units.len(),
+                rebuilt.plans.len(),
+                rebuilt.position
+            );
+            store.shutdown().await;
+            Ok(if same { 0 } else { 1 })
+        }),
+    }
+}
+
+async fn serve(s: Settings) -> Result<i32, String> {
+    let people = std::fs::read_to_string(&s.people)
+        .map_err(|e| format!("cannot read the people file {}: {e}", s.people.display()))?;
+    let directory =
+        Directory::parse(&people).map_err(|e| format!("{}: {e}", s.people.display()))?;
+    let policy = match &s.policy {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read the policy file {}: {e}", p.display()))?;
+            Policy::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        None => Policy::default_policy(),
+    };
+    let store = open_store(&s.data)?;
+    let limits = Limits {
+        max_body_bytes: s.max_body_bytes,
+        max_backdate: chrono::Duration::days(s.max_backdate_days),
+        ..Limits::default()
+    };
+    let store_dyn: Arc<dyn EventStore> = Arc::new(store.clone());
+    let state = AppState::start(store_dyn, directory, policy, Arc::new(SystemClock), limits)
+        .await
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let state = actix_web::web::Data::new(state);
+    tracing::info!(bind = %s.bind, data = %s.data.display(), "repairledger listening; docs at /docs/, spec at /openapi.json");
+    let app_state = state.clone();
+    HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::Logger::new("%r %s %Dms"))
+            .configure(repairledger_api::configure(app_state.clone()))
+    })
+    .bind(&s.bind)
+    .map_err(|e| format!("cannot listen on {}: {e}", s.bind))?
+    .run()
+    .await
+    .map_err(|e| e.to_string())?;
+    // Graceful stop: the HTTP server drained; save the projections and drain the writer.
+    if let Err(e) = state.projector.save_checkpoint(state.store.as_ref()) {
+        tracing::warn!(error = %e, "could not save the projection checkpoint");
+    }
+    store.shutdown().await;
+    Ok(0)
+}

@@ -1,0 +1,29 @@
+# Shortcuts for the README's commands. `just` is a convenience: every recipe is one plain command.
+
+# Start the server on the embedded sled log (./data) with the development people file.
+serve:
+    cargo run --release -- serve
+
+# The test suite, exactly as CI runs it.
+test:
+    cargo test --workspace
+
+# Everything CI checks.
+ci:
+    bash .ci/run
+
+# Regenerate api-spec/openapi.json from the code.
+openapi:
+    cargo run -q -- openapi > api-spec/openapi.json
+
+# Accept changed scenario snapshots after reviewing them.
+snapshots:
+    INSTA_UPDATE=always cargo test -p repairledger-api --test scenarios
+
+# Walk the hash chain of ./data.
+verify:
+    cargo run --release -- verify
+
+# Recompute the projections of ./data from position 0 and compare with the live ones.
+rebuild:
+    cargo run --release -- rebuild
