@@ -274,3 +274,157 @@ pub fn decide(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, Policy};
+    use chrono::TimeZone;
+
+    fn run(state: &PlanState, actor: &Actor, cmd: PlanCommand) -> Result<PlanState, DomainError> {
+        let policy = Policy::default_policy();
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let events = decide(state, &cmd, &Ctx::new(actor, at, &policy))?;
+        Ok(events.iter().fold(state.clone(), |s, e| s.evolve(e)))
+    }
+
+    fn after_sales() -> Actor {
+        Actor::new("as1", Role::AfterSales)
+    }
+    fn production() -> Actor {
+        Actor::new("pr1", Role::Production)
+    }
+
+    fn compile(serials: &[&str], registered: &[&str]) -> PlanCommand {
+        PlanCommand::Compile {
+            serials: serials.iter().map(|s| s.to_string()).collect(),
+            notes: String::new(),
+            registered: registered.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_plan_is_compiled_co_signed_and_issued_in_that_order() {
+        let p = run(
+            &PlanState::new("P1"),
+            &after_sales(),
+            compile(&["A"], &["A"]),
+        )
+        .unwrap();
+        assert_eq!(p.status, PlanStatus::AwaitingCoSign);
+        assert_eq!(
+            run(&p, &after_sales(), PlanCommand::Issue)
+                .unwrap_err()
+                .code(),
+            "plan-wrong-status",
+            "not issued before co-signing"
+        );
+        let p = run(&p, &production(), PlanCommand::CoSign).unwrap();
+        let p = run(&p, &after_sales(), PlanCommand::Issue).unwrap();
+        assert_eq!(p.status, PlanStatus::Issued);
+        assert!(p.lists("A"));
+    }
+
+    #[test]
+    fn only_after_sales_compiles_and_only_production_co_signs() {
+        let e = run(
+            &PlanState::new("P1"),
+            &production(),
+            compile(&["A"], &["A"]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "role-not-permitted");
+        let p = run(
+            &PlanState::new("P1"),
+            &after_sales(),
+            compile(&["A"], &["A"]),
+        )
+        .unwrap();
+        assert_eq!(
+            run(&p, &after_sales(), PlanCommand::CoSign)
+                .unwrap_err()
+                .code(),
+            "role-not-permitted"
+        );
+    }
+
+    #[test]
+    fn a_plan_lists_only_registered_units_once_and_at_least_one() {
+        let new = PlanState::new("P1");
+        assert_eq!(
+            run(&new, &after_sales(), compile(&[], &[]))
+                .unwrap_err()
+                .code(),
+            "plan-empty"
+        );
+        assert_eq!(
+            run(&new, &after_sales(), compile(&["A", "B"], &["A"])).unwrap_err(),
+            DomainError::Plan(PlanError::UnitNotRegistered { serial: "B".into() })
+        );
+        assert_eq!(
+            run(&new, &after_sales(), compile(&["A", "A"], &["A"]))
+                .unwrap_err()
+                .code(),
+            "plan-duplicate-unit"
+        );
+        let p = run(&new, &after_sales(), compile(&["A"], &["A"])).unwrap();
+        assert_eq!(
+            run(&p, &after_sales(), compile(&["A"], &["A"]))
+                .unwrap_err()
+                .code(),
+            "plan-already-exists"
+        );
+    }
+
+    #[test]
+    fn a_change_during_co_signing_goes_back_in_writing_with_a_reason() {
+        let p = run(
+            &PlanState::new("P1"),
+            &after_sales(),
+            compile(&["A", "B"], &["A", "B"]),
+        )
+        .unwrap();
+        let e = run(
+            &p,
+            &production(),
+            PlanCommand::RequestAmendment {
+                reason: " - ".into(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "amendment-reason-required");
+        let p = run(
+            &p,
+            &production(),
+            PlanCommand::RequestAmendment {
+                reason: "line 2 is down until Thursday".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(p.status, PlanStatus::AmendmentRequested);
+        assert_eq!(
+            run(&p, &production(), PlanCommand::CoSign)
+                .unwrap_err()
+                .code(),
+            "plan-wrong-status"
+        );
+        let p = run(
+            &p,
+            &after_sales(),
+            PlanCommand::Revise {
+                serials: vec!["A".into()],
+                reason: "B moved to next week's plan".into(),
+                registered: ["A".to_string()].into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (p.status, p.serials.clone()),
+            (PlanStatus::AwaitingCoSign, vec!["A".to_string()])
+        );
+        assert_eq!(
+            p.amendments,
+            vec!["line 2 is down until Thursday".to_string()]
+        );
+    }
+}

@@ -174,3 +174,70 @@ pub fn complete(
         ],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Policy;
+    use chrono::TimeZone;
+
+    fn order_cmd(spares: u32) -> OrderEmergencyProduction {
+        OrderEmergencyProduction {
+            model: "RD-90".into(),
+            customer: CustomerRef {
+                customer_id: "C1".into(),
+                name: "Plant".into(),
+            },
+            faulty_serial: None,
+            reason: "line stopped, no spare".into(),
+            spares_available: spares,
+        }
+    }
+
+    #[test]
+    fn emergency_production_is_refused_while_a_spare_is_available() {
+        let policy = Policy::default_policy();
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let actor = crate::Actor::new("as1", Role::AfterSales);
+        let ctx = Ctx::new(&actor, at, &policy);
+        let e = order(&OrderState::new("O1"), &order_cmd(2), &ctx).unwrap_err();
+        assert_eq!(
+            e,
+            DomainError::SpareAvailable {
+                model: "RD-90".into(),
+                count: 2
+            }
+        );
+        let events = order(&OrderState::new("O1"), &order_cmd(0), &ctx).unwrap();
+        let state = events
+            .iter()
+            .fold(OrderState::new("O1"), |s, e| s.evolve(e));
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let prod = crate::Actor::new("pr1", Role::Production);
+        let pctx = Ctx::new(&prod, at, &policy);
+        assert_eq!(
+            complete(
+                &state,
+                &UnitState::new("N1"),
+                d(2026, 3, 5),
+                d(2028, 3, 5),
+                &ctx
+            )
+            .unwrap_err()
+            .code(),
+            "role-not-permitted"
+        );
+        let (oe, ue) = complete(
+            &state,
+            &UnitState::new("N1"),
+            d(2026, 3, 5),
+            d(2028, 3, 5),
+            &pctx,
+        )
+        .unwrap();
+        assert_eq!(oe.len(), 1);
+        let unit = UnitState::from_events("N1", &ue);
+        assert_eq!(unit.step, Step::InStock);
+        assert_eq!(unit.product.unwrap().model, "RD-90");
+    }
+}
