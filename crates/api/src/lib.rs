@@ -159,6 +159,10 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     e.into()
 }
 
+async fn no_such_endpoint() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such endpoint".into()))
+}
+
 /// Registers every route and the extractor settings. `App::new().configure(repairledger_api::configure(state))`.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -184,11 +188,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(
                 web::scope("/v1")
                     .configure(routes::register)
-                    .default_service(web::to(|| async {
-                        Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
-                            "no such endpoint".into(),
-                        ))
-                    })),
-            );
+                    .default_service(web::to(no_such_endpoint)),
+            )
+            .default_service(web::to(no_such_endpoint));
     }
 }

@@ -230,6 +230,8 @@ async fn authentication_roles_unknown_resources_and_headers_are_checked() {
     )
     .await;
     assert_eq!((s, resp["code"].as_str()), (404, Some("unit-not-found")));
+    let (s, resp, _) = call(&svc, app.request(None, "GET", "/nowhere", None, &[])).await;
+    assert_eq!((s, resp["code"].as_str()), (404, Some("not-found")));
     let (s, resp, _) = call(
         &svc,
         app.request(Some("li.fr"), "GET", "/v1/zones/attic", None, &[]),

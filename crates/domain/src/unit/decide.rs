@@ -573,22 +573,25 @@ fn record_repair(state: &UnitState, work_done: &str, ctx: &Ctx) -> Decision {
             repairs: state.prior_repairs(),
         });
     }
-    require_step(state, &[Step::InRepair], "in repair with a confirmed fault")?;
-    if !matches!(
-        state.open_return().and_then(|r| r.finding),
-        Some(Finding::Fault { .. })
-    ) {
-        return Err(DomainError::StepOutOfOrder {
-            step: "in_repair, fault not confirmed",
-            expected: "a confirmed fault (confirm the fault and its cause first)",
-        });
-    }
+    require_confirmed_fault(state)?;
     require_specific(work_done, "work_done", None, ctx)?;
     Ok(vec![UnitEvent::UnitRepaired {
         return_id,
         work_done: work_done.into(),
         at: ctx.at,
     }])
+}
+
+/// Rule 7: repair work (or giving up on it) follows a confirmed fault and cause.
+fn require_confirmed_fault(state: &UnitState) -> Result<(), DomainError> {
+    require_step(state, &[Step::InRepair], "in repair with a confirmed fault")?;
+    match state.open_return().and_then(|r| r.finding) {
+        Some(Finding::Fault { .. }) => Ok(()),
+        _ => Err(DomainError::StepOutOfOrder {
+            step: "in_repair, fault not confirmed",
+            expected: "a confirmed fault (confirm the fault and its cause first)",
+        }),
+    }
 }
 
 fn declare_unrepairable(
@@ -598,16 +601,7 @@ fn declare_unrepairable(
     ctx: &Ctx,
 ) -> Decision {
     let return_id = repair_guard(state, ctx, "declare a unit unrepairable")?;
-    require_step(state, &[Step::InRepair], "in repair")?;
-    if !matches!(
-        state.open_return().and_then(|r| r.finding),
-        Some(Finding::Fault { .. })
-    ) {
-        return Err(DomainError::StepOutOfOrder {
-            step: "in_repair, fault not confirmed",
-            expected: "a confirmed fault",
-        });
-    }
+    require_confirmed_fault(state)?;
     require_specific(detail, "detail", None, ctx)?;
     Ok(vec![UnitEvent::UnitDeclaredUnrepairable {
         return_id,

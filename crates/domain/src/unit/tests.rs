@@ -55,6 +55,19 @@ fn form() -> OffSiteInfo {
     }
 }
 
+fn open_cmd(return_id: &str, mode: ReturnMode, form: OffSiteInfo) -> UnitCommand {
+    UnitCommand::OpenReturn(OpenReturn {
+        return_id: return_id.into(),
+        mode,
+        customer: customer(),
+        product: None,
+        form,
+        customer_signature: None,
+        receiver_returned_at: None,
+        customer_due_date: None,
+    })
+}
+
 fn plan(issued: bool, lists_unit: bool) -> Option<PlanSnapshot> {
     Some(PlanSnapshot {
         plan_id: "P1".into(),
@@ -313,19 +326,7 @@ fn it_should_refuse_a_placeholder_fault_description() {
     for placeholder in ["unknown", "不详", "n/a", "-"] {
         let mut f = form();
         f.fault_symptoms = placeholder.into();
-        let e = w.err(
-            &fr(),
-            UnitCommand::OpenReturn(OpenReturn {
-                return_id: "R1".into(),
-                mode: ReturnMode::Carried,
-                customer: customer(),
-                product: None,
-                form: f,
-                customer_signature: None,
-                receiver_returned_at: None,
-                customer_due_date: None,
-            }),
-        );
+        let e = w.err(&fr(), open_cmd("R1", ReturnMode::Carried, f));
         assert_eq!(
             e,
             DomainError::PlaceholderDescription {
@@ -341,37 +342,13 @@ fn it_should_accept_a_placeholder_when_the_form_says_why_it_could_not_be_verifie
     let mut f = form();
     f.circumstances = "不详".into();
     f.unverifiable_reason = Some("operator on leave, site log lost in the power cut".into());
-    w.ok(
-        &fr(),
-        UnitCommand::OpenReturn(OpenReturn {
-            return_id: "R1".into(),
-            mode: ReturnMode::Carried,
-            customer: customer(),
-            product: None,
-            form: f,
-            customer_signature: None,
-            receiver_returned_at: None,
-            customer_due_date: None,
-        }),
-    );
+    w.ok(&fr(), open_cmd("R1", ReturnMode::Carried, f));
 }
 
 #[test]
 fn it_should_refuse_a_carried_return_opened_by_after_sales() {
     let mut w = World::new();
-    let e = w.err(
-        &after_sales(),
-        UnitCommand::OpenReturn(OpenReturn {
-            return_id: "R1".into(),
-            mode: ReturnMode::Carried,
-            customer: customer(),
-            product: None,
-            form: form(),
-            customer_signature: None,
-            receiver_returned_at: None,
-            customer_due_date: None,
-        }),
-    );
+    let e = w.err(&after_sales(), open_cmd("R1", ReturnMode::Carried, form()));
     assert_eq!(e.code(), "wrong-opener-for-mode");
 }
 
@@ -379,19 +356,7 @@ fn it_should_refuse_a_carried_return_opened_by_after_sales() {
 fn it_should_refuse_a_second_open_return() {
     let mut w = World::new();
     w.open();
-    let e = w.err(
-        &fr(),
-        UnitCommand::OpenReturn(OpenReturn {
-            return_id: "R2".into(),
-            mode: ReturnMode::Carried,
-            customer: customer(),
-            product: None,
-            form: form(),
-            customer_signature: None,
-            receiver_returned_at: None,
-            customer_due_date: None,
-        }),
-    );
+    let e = w.err(&fr(), open_cmd("R2", ReturnMode::Carried, form()));
     assert_eq!(
         e,
         DomainError::ReturnAlreadyOpen {
@@ -403,19 +368,7 @@ fn it_should_refuse_a_second_open_return() {
 #[test]
 fn a_mailed_unit_is_in_the_post_until_after_sales_receives_it() {
     let mut w = World::new();
-    w.ok(
-        &ts(),
-        UnitCommand::OpenReturn(OpenReturn {
-            return_id: "R1".into(),
-            mode: ReturnMode::Mailed,
-            customer: customer(),
-            product: None,
-            form: form(),
-            customer_signature: None,
-            receiver_returned_at: None,
-            customer_due_date: None,
-        }),
-    );
+    w.ok(&ts(), open_cmd("R1", ReturnMode::Mailed, form()));
     assert_eq!(w.state.custody, Some(Custody::InPost));
     assert_eq!(
         w.err(
