@@ -241,8 +241,8 @@ pub async fn execute(
                         .events
                         .into_iter()
                         .map(|(event_type, payload)| NewEvent {
+                            schema: codec::current_schema(&event_type),
                             event_type,
-                            schema: 1,
                             payload,
                             actor: EventActor {
                                 person_id: meta.actor.person_id.clone(),

@@ -47,8 +47,37 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Write the log (or a range) to standard output: JSON Lines, or CloudEvents JSON Lines.
+    Export {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Export events after this position.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Export events up to and including this position.
+        #[arg(long)]
+        until: Option<u64>,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+    },
+    /// Read a JSON Lines export into a log: the chain must continue exactly (same hashes).
+    Import {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The export file; standard input when absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
     /// Print the OpenAPI document (the content of api-spec/openapi.json).
     Openapi,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// One envelope per line, exactly as hashed; `import` reads it back.
+    Jsonl,
+    /// CloudEvents 1.0 structured JSON, one per line (export only).
+    Cloudevents,
 }
 
 /// Settings, merged from defaults, the config file, environment and flags (in that order).
@@ -146,14 +175,30 @@ fn run(cli: Cli) -> Result<i32, String> {
             store.shutdown().await;
             Ok(if r.first_broken.is_some() { 1 } else { 0 })
         }),
+        Command::Export {
+            data,
+            after,
+            until,
+            format,
+        } => rt.block_on(async {
+            let store = open_store(&data.unwrap_or(s.data))?;
+            let result = export(&store, after, until, format);
+            store.shutdown().await;
+            result.map(|()| 0)
+        }),
+        Command::Import { data, input } => rt.block_on(async {
+            let store = open_store(&data.unwrap_or(s.data))?;
+            let result = import(&store, input).await;
+            store.shutdown().await;
+            result.map(|()| 0)
+        }),
         Command::Rebuild { data } => rt.block_on(async {
             let store = open_store(&data.unwrap_or(s.data))?;
             let head = store.head().map_err(|e| e.to_string())?.position;
-            let rebuilt = repairledger_projections::rebuild(&store, |p| {
-                eprint!("\rrebuilt {p}/{head} events");
-            })
-            .map_err(|e| e.to_string())?;
-            eprintln!();
+            let bar = progress(head, "rebuilt");
+            let rebuilt = repairledger_projections::rebuild(&store, |p| bar.set_position(p))
+                .map_err(|e| e.to_string())?;
+            bar.finish();
             let live = repairledger_projections::Projector::load(&store, u64::MAX)
                 .map_err(|e| e.to_string())?;
             let same = live.read(|m| serde_json::to_vec(m).ok() == serde_json::to_vec(&rebuilt).ok());
@@ -167,6 +212,87 @@ fn run(cli: Cli) -> Result<i32, String> {
             Ok(if same { 0 } else { 1 })
         }),
     }
+}
+
+fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {bar:40} {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(what);
+    bar
+}
+
+fn export(
+    store: &SledStore,
+    after: u64,
+    until: Option<u64>,
+    format: ExportFormat,
+) -> Result<(), String> {
+    use std::io::Write;
+    let until = until.unwrap_or(u64::MAX);
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut cursor = after;
+    loop {
+        let page = store.read_all(cursor, 1024).map_err(|e| e.to_string())?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page.iter().take_while(|e| e.position <= until) {
+            let line = match format {
+                ExportFormat::Jsonl => repairledger_store::export::to_json_line(e),
+                ExportFormat::Cloudevents => {
+                    repairledger_store::export::to_cloud_event(e).to_string()
+                }
+            };
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
+        cursor = page.last().map(|e| e.position).unwrap_or(cursor);
+        if cursor >= until {
+            break;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())
+}
+
+async fn import(store: &SledStore, input: Option<PathBuf>) -> Result<(), String> {
+    use std::io::BufRead;
+    let reader: Box<dyn BufRead> = match &input {
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let bar = progress(0, "imported");
+    let mut batch = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e = repairledger_store::export::from_json_line(&line)
+            .map_err(|e| format!("line {}: {e}", n + 1))?;
+        batch.push(e);
+        if batch.len() == 1024 {
+            let head = store
+                .import(std::mem::take(&mut batch))
+                .await
+                .map_err(|e| e.to_string())?;
+            bar.set_position(head.position);
+        }
+    }
+    let head = store.import(batch).await.map_err(|e| e.to_string())?;
+    bar.set_position(head.position);
+    bar.finish();
+    println!(
+        "{}",
+        serde_json::json!({ "head_position": head.position, "head_hash": head.hash })
+    );
+    Ok(())
 }
 
 async fn serve(s: Settings) -> Result<i32, String> {

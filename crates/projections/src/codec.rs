@@ -14,6 +14,59 @@ pub struct DecodeError {
     pub reason: String,
 }
 
+/// One step of schema evolution: turns a payload of `event_type` at schema `from` into `from + 1`.
+/// Stored events are never rewritten (their hashes cover them); they are upcast when read.
+pub struct Upcaster {
+    pub event_type: &'static str,
+    pub from: u32,
+    pub up: fn(serde_json::Value) -> serde_json::Value,
+}
+
+/// Every shape change ever made, oldest first. A new change is one entry here and the new shape
+/// in the domain.
+pub const UPCASTERS: &[Upcaster] = &[Upcaster {
+    event_type: "UnitRegistered",
+    from: 1,
+    up: unit_registered_v1_to_v2,
+}];
+
+/// Schema 1 had `warranty_end` and `in_warranty` beside `arrived_on`; schema 2 nests them in
+/// `warranty` with the date they were judged on, which was always the arrival date.
+fn unit_registered_v1_to_v2(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut() {
+        let end = o.remove("warranty_end").unwrap_or(serde_json::Value::Null);
+        let in_warranty = o.remove("in_warranty").unwrap_or(serde_json::Value::Null);
+        let judged_on = o
+            .get("arrived_on")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        o.insert(
+            "warranty".into(),
+            serde_json::json!({ "end": end, "judged_on": judged_on, "in_warranty": in_warranty }),
+        );
+    }
+    v
+}
+
+/// The schema version new events of this type are written with.
+pub fn current_schema(event_type: &str) -> u32 {
+    1 + UPCASTERS
+        .iter()
+        .filter(|u| u.event_type == event_type)
+        .count() as u32
+}
+
+/// Brings a stored payload up to the current schema of its type.
+pub fn upcast(event_type: &str, schema: u32, mut payload: serde_json::Value) -> serde_json::Value {
+    for u in UPCASTERS
+        .iter()
+        .filter(|u| u.event_type == event_type && u.from >= schema)
+    {
+        payload = (u.up)(payload);
+    }
+    payload
+}
+
 /// Splits a domain event into its type and payload.
 pub fn encode<E: Serialize>(event: &E) -> (String, serde_json::Value) {
     let mut value = serde_json::to_value(event).expect("domain events always serialize");
@@ -32,7 +85,11 @@ pub fn decode<E: DeserializeOwned>(recorded: &RecordedEvent) -> Result<E, Decode
         event_type: recorded.event_type.clone(),
         reason,
     };
-    let mut payload = recorded.payload.clone();
+    let mut payload = upcast(
+        &recorded.event_type,
+        recorded.schema,
+        recorded.payload.clone(),
+    );
     let obj = payload
         .as_object_mut()
         .ok_or_else(|| err("payload is not an object".into()))?;
@@ -64,5 +121,28 @@ pub fn stream_kind(stream: &str) -> (StreamKind, &str) {
         (StreamKind::Policy, stream)
     } else {
         (StreamKind::Other, stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_registration_reads_as_schema_2() {
+        let v1 = serde_json::json!({
+            "return_id": "R-1", "arrived_on": "2026-03-02", "warranty_end": "2027-09-01",
+            "in_warranty": true, "at": "2026-03-02T09:00:00Z"
+        });
+        let v2 = upcast("UnitRegistered", 1, v1);
+        assert_eq!(
+            v2["warranty"],
+            serde_json::json!({ "end": "2027-09-01", "judged_on": "2026-03-02", "in_warranty": true })
+        );
+        assert!(v2.get("warranty_end").is_none());
+        assert_eq!(current_schema("UnitRegistered"), 2);
+        assert_eq!(current_schema("HandoverSigned"), 1);
+        let unchanged = serde_json::json!({ "x": 1 });
+        assert_eq!(upcast("UnitRegistered", 2, unchanged.clone()), unchanged);
     }
 }

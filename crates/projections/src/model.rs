@@ -320,16 +320,15 @@ impl ReadModel {
             }
             UnitRegistered {
                 arrived_on,
-                warranty_end,
-                in_warranty,
+                warranty,
                 at,
                 ..
             } => {
                 if let Some(r) = record {
                     r.registration = Some(Registration {
                         arrived_on: *arrived_on,
-                        warranty_end: *warranty_end,
-                        in_warranty: *in_warranty,
+                        warranty_end: warranty.end,
+                        in_warranty: warranty.in_warranty,
                         at: *at,
                     });
                 }

@@ -6,6 +6,7 @@
 #[path = "suite.rs"]
 pub mod conformance;
 mod envelope;
+pub mod export;
 mod sled_log;
 
 pub use envelope::*;
@@ -49,6 +50,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// returns `Ok`. With an idempotency key already used for the same fingerprint, returns the
     /// original result with `duplicate = true` and appends nothing.
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError>;
+
+    /// Appends events exported from another log, keeping their positions, versions and hashes.
+    /// Each must continue the chain exactly (position, `prev_hash`, recomputed `hash`, stream
+    /// version), so an import reproduces the source's head hash or fails without writing.
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError>;
 
     /// Events of one stream with `version >= from_version` (versions start at 1), at most `limit`.
     fn read_stream(

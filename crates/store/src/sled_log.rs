@@ -49,6 +49,10 @@ type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
 
 enum Msg {
     Append(Box<Commit>, Reply),
+    Import(
+        Vec<RecordedEvent>,
+        oneshot::Sender<Result<Head, StoreError>>,
+    ),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -284,6 +288,17 @@ impl SledStore {
 
 #[async_trait]
 impl EventStore for SledStore {
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Import(events, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+    }
+
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -464,11 +479,20 @@ impl Writer {
             let mut batch = Vec::new();
             match first {
                 Msg::Append(c, r) => batch.push((c, r)),
+                Msg::Import(events, r) => {
+                    let _ = r.send(self.import(events).await);
+                    continue;
+                }
                 Msg::Shutdown(done) => stop = Some(done),
             }
             while stop.is_none() && batch.len() < self.max_batch {
                 match rx.try_recv() {
                     Ok(Msg::Append(c, r)) => batch.push((c, r)),
+                    Ok(Msg::Import(events, r)) => {
+                        // Keep the order: what was queued before the import lands first.
+                        self.write(std::mem::take(&mut batch)).await;
+                        let _ = r.send(self.import(events).await);
+                    }
                     Ok(Msg::Shutdown(done)) => stop = Some(done),
                     Err(_) => break,
                 }
@@ -482,6 +506,9 @@ impl Writer {
                 while let Ok(msg) = rx.try_recv() {
                     match msg {
                         Msg::Append(c, r) => self.write(vec![(c, r)]).await,
+                        Msg::Import(events, r) => {
+                            let _ = r.send(self.import(events).await);
+                        }
                         Msg::Shutdown(d) => {
                             let _ = d.send(());
                         }
@@ -660,7 +687,89 @@ impl Writer {
         result.map_err(|e| storage(format!("transaction failed: {e:?}")))
     }
 
+    /// Checks that `events` continue this log's chain exactly, then writes them in one
+    /// transaction and flushes. Idempotency keys come back with an unknowable fingerprint, so a
+    /// retry after a restore is refused rather than applied twice.
+    async fn import(&mut self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
+        let mut head = self.head.clone();
+        let mut versions: HashMap<String, u64> = HashMap::new();
+        let mut keys: Vec<(String, IdemRecord)> = Vec::new();
+        for e in &events {
+            let bad = |reason: String| StoreError::Corrupt {
+                position: e.position,
+                reason,
+            };
+            if e.position != head.position + 1 {
+                return Err(bad(format!("expected position {}", head.position + 1)));
+            }
+            if e.prev_hash != head.hash {
+                return Err(bad("prev_hash does not continue the chain".into()));
+            }
+            if e.compute_hash() != e.hash {
+                return Err(bad("hash does not match the record".into()));
+            }
+            let current = match versions.get(&e.stream) {
+                Some(v) => *v,
+                None => self.trees.stream_version(&e.stream)?.unwrap_or(0),
+            };
+            if e.version != current + 1 {
+                return Err(bad(format!(
+                    "stream {} expected version {}",
+                    e.stream,
+                    current + 1
+                )));
+            }
+            versions.insert(e.stream.clone(), e.version);
+            if let Some(key) = &e.idempotency_key {
+                match keys.last_mut() {
+                    Some((k, r)) if k == key && r.last + 1 == e.position => r.last = e.position,
+                    _ => keys.push((
+                        key.clone(),
+                        IdemRecord {
+                            fingerprint: "imported".into(),
+                            first: e.position,
+                            last: e.position,
+                        },
+                    )),
+                }
+            }
+            head.position = e.position;
+            head.hash = e.hash.clone();
+        }
+        if events.is_empty() {
+            return Ok(head);
+        }
+        let outcome = [Outcome::Accepted(events, None)];
+        let persisted = self.persist(&outcome, &head).and_then(|()| {
+            keys.iter().try_for_each(|(k, r)| {
+                let bytes = serde_json::to_vec(r).map_err(storage)?;
+                self.trees
+                    .idempotency
+                    .insert(k.as_bytes(), bytes)
+                    .map(|_| ())
+                    .map_err(storage)
+            })
+        });
+        match persisted {
+            Ok(()) => {
+                self.trees.db.flush_async().await.map_err(storage)?;
+                self.head = head.clone();
+                self.head_tx.send_replace(head.position);
+                Ok(head)
+            }
+            Err(e) => {
+                if let Ok(h) = self.trees.head() {
+                    self.head = h;
+                }
+                Err(e)
+            }
+        }
+    }
+
     async fn write(&mut self, batch: Vec<(Box<Commit>, Reply)>) {
+        if batch.is_empty() {
+            return;
+        }
         let (outcomes, new_head) = self.plan(&batch);
         let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Accepted(..)));
         let durable = if wrote {

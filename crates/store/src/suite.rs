@@ -67,6 +67,7 @@ where
     subscribers_see_the_head_advance(make().await).await;
     concurrent_appends_stay_gapless(Arc::new(make().await)).await;
     concurrent_creators_of_one_stream_have_one_winner(Arc::new(make().await)).await;
+    export_import_reproduces_the_head(make().await, make().await).await;
 }
 
 pub async fn first_append_starts_the_chain<S: EventStore>(store: S) {
@@ -366,4 +367,51 @@ pub async fn concurrent_creators_of_one_stream_have_one_winner<S: EventStore>(st
     }
     assert_eq!(wins, 1, "exactly one creator wins");
     assert_eq!(store.stream_version("unit-x").unwrap(), Some(1));
+}
+
+/// Exports `source` and imports it into `target` (which must be empty): same events, same head.
+pub async fn export_import_reproduces_the_head<S: EventStore, T: EventStore>(source: S, target: T) {
+    for n in 0..4 {
+        let c = with_key(
+            commit(&format!("s{}", n % 2), ExpectedVersion::Any, 3),
+            &format!("k{n}"),
+            "f",
+        );
+        source.append(c).await.unwrap();
+    }
+    let all = source.read_all(0, 10_000).unwrap();
+    let mut tampered = all.clone();
+    tampered[5].payload = json!({ "n": 99 });
+    assert!(matches!(
+        target.import(tampered).await,
+        Err(StoreError::Corrupt { position: 6, .. })
+    ));
+    assert_eq!(
+        target.head().unwrap().position,
+        0,
+        "a failed import writes nothing"
+    );
+    let head = target.import(all[..5].to_vec()).await.unwrap();
+    assert_eq!(head.position, 5);
+    let head = target.import(all[5..].to_vec()).await.unwrap();
+    assert_eq!(head, source.head().unwrap(), "the same head hash");
+    assert_eq!(target.read_all(0, 10_000).unwrap(), all);
+    assert_eq!(
+        target.stream_version("s1").unwrap(),
+        source.stream_version("s1").unwrap()
+    );
+    assert_eq!(target.verify().unwrap().first_broken, None);
+    // A retry of an imported key is refused, never applied twice.
+    assert!(matches!(
+        target
+            .append(with_key(commit("s0", ExpectedVersion::Any, 3), "k0", "f"))
+            .await,
+        Err(StoreError::IdempotencyMismatch { .. })
+    ));
+    // The chain continues after an import.
+    let next = target
+        .append(commit("s9", ExpectedVersion::Any, 1))
+        .await
+        .unwrap();
+    assert_eq!(next.events[0].prev_hash, head.hash);
 }

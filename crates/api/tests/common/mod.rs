@@ -47,9 +47,15 @@ pub fn tokens() -> HashMap<String, String> {
 
 impl TestApp {
     pub async fn new() -> TestApp {
+        Self::with_history(Vec::new()).await
+    }
+
+    /// An app whose log starts with `history` (an export of another log), imported before start.
+    pub async fn with_history(history: Vec<repairledger_store::RecordedEvent>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             SledStore::open(SledStoreConfig::new(dir.path().join("log"))).expect("store opens");
+        store.import(history).await.expect("history imports");
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
         ));

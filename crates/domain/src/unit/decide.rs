@@ -489,8 +489,11 @@ fn register(state: &UnitState, ctx: &Ctx) -> Decision {
         UnitEvent::UnitRegistered {
             return_id: r.return_id.clone(),
             arrived_on,
-            warranty_end: product.warranty_end,
-            in_warranty: arrived_on <= product.warranty_end,
+            warranty: WarrantyDecision {
+                end: product.warranty_end,
+                judged_on: arrived_on,
+                in_warranty: arrived_on <= product.warranty_end,
+            },
             at: ctx.at,
         },
         enter_zone(state, Zone::AwaitingRepair, "registered for repair", ctx)?,

@@ -74,11 +74,12 @@ pub enum UnitEvent {
         at: DateTime<Utc>,
     },
     /// Entered in the return-repair register (返厂维修登记表); warranty fixed at arrival.
+    /// Schema 2: the warranty decision is one object with the date it was judged on (schema 1
+    /// had `warranty_end` and `in_warranty` at the top level; the codec upcasts it).
     UnitRegistered {
         return_id: String,
         arrived_on: NaiveDate,
-        warranty_end: NaiveDate,
-        in_warranty: bool,
+        warranty: WarrantyDecision,
         at: DateTime<Utc>,
     },
     FaultConfirmed {

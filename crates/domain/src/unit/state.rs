@@ -319,9 +319,9 @@ impl UnitState {
                 };
             }
             ZoneExited { .. } => self.zone = None,
-            UnitRegistered { in_warranty, .. } => {
+            UnitRegistered { warranty, .. } => {
                 if let Some(r) = self.open_return_mut() {
-                    r.in_warranty = Some(*in_warranty);
+                    r.in_warranty = Some(warranty.in_warranty);
                 }
             }
             FaultConfirmed { cause, .. } => {

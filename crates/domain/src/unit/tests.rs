@@ -537,7 +537,10 @@ fn registration_fixes_warranty_at_arrival_and_enters_the_awaiting_repair_zone() 
     assert!(matches!(
         events[0],
         UnitEvent::UnitRegistered {
-            in_warranty: true,
+            warranty: WarrantyDecision {
+                in_warranty: true,
+                ..
+            },
             ..
         }
     ));

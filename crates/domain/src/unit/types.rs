@@ -192,6 +192,16 @@ pub struct ProductInfo {
     pub warranty_end: NaiveDate,
 }
 
+/// Rule 5: the warranty status fixed at registration, and what it was judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WarrantyDecision {
+    pub end: NaiveDate,
+    /// The arrival date: warranty is never judged on any later date for this return.
+    pub judged_on: NaiveDate,
+    pub in_warranty: bool,
+}
+
 /// A person in a handover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
