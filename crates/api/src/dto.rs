@@ -138,16 +138,6 @@ pub struct Health {
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// Return events with a position greater than this (0 for the start).
-    pub after: Option<u64>,
-    /// At most this many events (1..=1000, default 100).
-    pub limit: Option<usize>,
-}
-
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     /// Wait for the projections to reach this log position (read your own writes).
     pub min_position: Option<u64>,

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{plans, reads, units};
+use crate::routes::{feed, plans, reads, units};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,7 @@ use crate::routes::{plans, reads, units};
         plans::order_production, plans::complete_production,
         reads::me, reads::people, reads::list_units, reads::get_unit, reads::unit_events,
         reads::open_returns, reads::zones, reads::zone_ledger, reads::plans, reads::plan, reads::order,
-        reads::list_events, reads::verify, reads::policy, reads::problems, reads::health
+        feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::policy, reads::problems, reads::health
     ),
     components(schemas(
         crate::problem::Problem,

@@ -54,7 +54,9 @@ async fn every_documented_path_is_served() {
             .replace("{handover_id}", "H-0")
             .replace("{plan_id}", "P-0")
             .replace("{order_id}", "O-0")
-            .replace("{zone}", "spares");
+            .replace("{zone}", "spares")
+            .replace("{stream}", "policy")
+            .replace("/events/live", "/events/live?max_events=0");
         for method in item.as_object().unwrap().keys() {
             let body = serde_json::json!({});
             let req = app.request(

@@ -1,6 +1,7 @@
 //! Route registration: one list, so the OpenAPI document and the router cannot disagree
 //! (`openapi::ApiDoc` lists the same handlers; a test checks every documented path answers).
 
+pub mod feed;
 pub mod plans;
 pub mod reads;
 pub mod units;
@@ -46,7 +47,10 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(reads::plans)
         .service(reads::plan)
         .service(reads::order)
-        .service(reads::list_events)
+        .service(feed::live)
+        .service(feed::list_events)
+        .service(feed::stream_events)
+        .service(feed::export_log)
         .service(reads::verify)
         .service(reads::policy)
         .service(reads::problems);

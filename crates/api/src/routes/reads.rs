@@ -248,31 +248,6 @@ pub async fn order(
     Ok(HttpResponse::Ok().json(o))
 }
 
-/// The raw log in position order, for integrators following it and auditors replaying it.
-#[utoipa::path(get, path = "/v1/events", tag = "events", operation_id = "listEvents",
-    params(EventsQuery),
-    responses((status = 200, description = "A page of the log", body = EventPage)))]
-#[get("/events")]
-pub async fn list_events(
-    state: Data<AppState>,
-    _caller: Caller,
-    q: Query<EventsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::MalformedRequest("limit must be 1..=1000".into()));
-    }
-    let head = state.store.head()?.position;
-    let page = state.store.read_all(after, limit)?;
-    let next_after = page.last().map(|e| e.position).unwrap_or(after);
-    Ok(HttpResponse::Ok().json(EventPage {
-        events: envelopes(&page),
-        next_after,
-        head,
-    }))
-}
-
 /// Walk the hash chain from position 1 and report the first broken position.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verifyLog",
     responses((status = 200, description = "The chain report", body = VerifyResponse)))]
