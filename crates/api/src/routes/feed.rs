@@ -66,7 +66,7 @@ impl Filter {
     fn matches(&self, e: &RecordedEvent) -> bool {
         self.types
             .as_ref()
-            .is_none_or(|t| t.iter().any(|t| *t == e.event_type))
+            .is_none_or(|t| t.contains(&e.event_type))
             && self
                 .stream_prefix
                 .as_ref()
