@@ -141,6 +141,10 @@ pub struct Health {
 pub struct ReadQuery {
     /// Wait for the projections to reach this log position (read your own writes).
     pub min_position: Option<u64>,
+    /// Time travel: the view as it stood at this instant (events recorded at or before it).
+    pub as_of: Option<DateTime<Utc>>,
+    /// Time travel: the view as it stood when the log's head was this position.
+    pub as_of_position: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -156,6 +160,10 @@ pub struct UnitListQuery {
     /// At most this many units (1..=500, default 100).
     pub limit: Option<usize>,
     pub min_position: Option<u64>,
+    /// Time travel: the list as it stood at this instant.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Time travel: the list as it stood at this log position.
+    pub as_of_position: Option<u64>,
 }
 
 // ---- command bodies ---------------------------------------------------------------------------------

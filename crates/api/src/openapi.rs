@@ -26,7 +26,7 @@ use crate::routes::{feed, plans, reads, units};
         plans::order_production, plans::complete_production,
         reads::me, reads::people, reads::list_units, reads::get_unit, reads::unit_events,
         reads::open_returns, reads::zones, reads::zone_ledger, reads::plans, reads::plan, reads::order,
-        feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::policy, reads::problems, reads::health
+        feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::anchors, reads::policy, reads::problems, reads::health
     ),
     components(schemas(
         crate::problem::Problem,

@@ -97,4 +97,26 @@ async fn an_old_log_imports_with_its_hashes_and_reads_through_the_upcaster() {
     assert_eq!(registered["schema"], json!(2));
     assert!(registered["payload"]["warranty"]["in_warranty"].is_boolean());
     assert_eq!(app.store.verify().unwrap().first_broken, None);
+
+    // One anchor per day: the imported day ends at the old head; today ends at the new head.
+    let (_, anchors, _) = call(
+        &svc,
+        app.request(Some("audit"), "GET", "/v1/audit/anchors", None, &[]),
+    )
+    .await;
+    let anchors = anchors.as_array().unwrap();
+    assert_eq!(anchors.len(), 2, "{anchors:?}");
+    assert_eq!(
+        (anchors[0]["position"].as_u64(), anchors[0]["hash"].as_str()),
+        (Some(last.position), Some(last.hash.as_str()))
+    );
+    let head = app.store.head().unwrap();
+    assert_eq!(
+        (anchors[1]["position"].as_u64(), anchors[1]["hash"].as_str()),
+        (Some(head.position), Some(head.hash.as_str()))
+    );
+    // As of the old head, only the first day existed.
+    let path = format!("/v1/audit/anchors?as_of_position={}", last.position);
+    let (_, then, _) = call(&svc, app.request(Some("audit"), "GET", &path, None, &[])).await;
+    assert_eq!(then.as_array().unwrap().len(), 1);
 }

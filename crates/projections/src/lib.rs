@@ -14,7 +14,7 @@ pub use model::*;
 
 /// The checkpoint name in the store. Bump the suffix when `ReadModel`'s shape changes, so an old
 /// checkpoint is ignored and the model rebuilt.
-pub const CHECKPOINT: &str = "read_model.v1";
+pub const CHECKPOINT: &str = "read_model.v2";
 
 /// How many events are folded per read from the log.
 const PAGE: usize = 1024;
@@ -114,17 +114,51 @@ impl Projector {
 /// Recomputes the read model from position 0, without touching the live one or the checkpoint.
 pub fn rebuild<S: EventStore + ?Sized>(
     store: &S,
+    progress: impl FnMut(u64),
+) -> Result<ReadModel, ProjectionError> {
+    rebuild_until(store, u64::MAX, progress)
+}
+
+/// The read model as it stood when the log's head was `position` (time travel for auditors).
+pub fn rebuild_until<S: EventStore + ?Sized>(
+    store: &S,
+    position: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<ReadModel, ProjectionError> {
     let mut model = ReadModel::new();
-    loop {
+    while model.position < position {
         let page = store.read_all(model.position, PAGE)?;
         if page.is_empty() {
-            return Ok(model);
+            break;
         }
-        for e in &page {
+        for e in page.iter().take_while(|e| e.position <= position) {
             model.apply(e)?;
         }
+        if page.last().is_some_and(|e| e.position > position) {
+            break;
+        }
         progress(model.position);
+    }
+    Ok(model)
+}
+
+/// The last position recorded at or before `instant`: the log as the system knew it then.
+/// Scans in position order and stops at the first event recorded later.
+pub fn position_at<S: EventStore + ?Sized>(
+    store: &S,
+    instant: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, ProjectionError> {
+    let mut last = 0;
+    loop {
+        let page = store.read_all(last, PAGE)?;
+        if page.is_empty() {
+            return Ok(last);
+        }
+        for e in &page {
+            if e.recorded_at > instant {
+                return Ok(last);
+            }
+            last = e.position;
+        }
     }
 }

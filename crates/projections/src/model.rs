@@ -175,10 +175,24 @@ pub struct OpenReturnView {
     pub emergency_retrieval: bool,
 }
 
+/// The log's head at the end of a day (UTC, by `recorded_at`): publish it outside the system and
+/// any later tampering with that day or before shows as a different hash at that position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Anchor {
+    pub date: NaiveDate,
+    /// The last position recorded that day.
+    pub position: u64,
+    /// Its hash, which covers every event before it.
+    pub hash: String,
+    /// Events recorded that day.
+    pub events: u64,
+}
+
 /// Everything the projections hold, as of `position`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ReadModel {
     pub position: u64,
+    pub anchors: BTreeMap<NaiveDate, Anchor>,
     pub units: BTreeMap<String, UnitView>,
     pub zones: BTreeMap<Zone, ZoneLedger>,
     pub plans: BTreeMap<String, PlanView>,
@@ -209,6 +223,18 @@ impl ReadModel {
         if e.position <= self.position {
             return Ok(());
         }
+        let anchor = self
+            .anchors
+            .entry(e.recorded_at.date_naive())
+            .or_insert_with(|| Anchor {
+                date: e.recorded_at.date_naive(),
+                position: 0,
+                hash: String::new(),
+                events: 0,
+            });
+        anchor.position = e.position;
+        anchor.hash = e.hash.clone();
+        anchor.events += 1;
         let (kind, id) = stream_kind(&e.stream);
         match kind {
             StreamKind::Unit => self.apply_unit(id, e, &decode::<UnitEvent>(e)?),

@@ -52,6 +52,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(feed::stream_events)
         .service(feed::export_log)
         .service(reads::verify)
+        .service(reads::anchors)
         .service(reads::policy)
         .service(reads::problems);
 }

@@ -3,10 +3,11 @@
 
 use actix_web::web::{Data, Path, Query};
 use actix_web::{get, http::header, HttpResponse};
+use chrono::{DateTime, Utc};
 use repairledger_domain::streams;
 use repairledger_domain::unit::Zone;
 use repairledger_projections::{
-    OpenReturnView, PlanView, ProductionOrderView, ReadModel, UnitView, ZoneLedger,
+    Anchor, OpenReturnView, PlanView, ProductionOrderView, ReadModel, UnitView, ZoneLedger,
 };
 
 use crate::auth::{Caller, Person};
@@ -31,8 +32,71 @@ fn fresh(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn read<T>(state: &AppState, f: impl FnOnce(&ReadModel) -> T) -> T {
-    state.projector.read(f)
+/// Which model a read looks at: the live one (caught up to `min_position`), or the one that
+/// stood at a past position or instant (rebuilt from the log: O(position), meant for auditors).
+pub struct At {
+    min_position: Option<u64>,
+    as_of: Option<DateTime<Utc>>,
+    as_of_position: Option<u64>,
+}
+
+impl At {
+    fn of(q: &impl Temporal) -> At {
+        q.at()
+    }
+
+    fn is_past(&self) -> bool {
+        self.as_of.is_some() || self.as_of_position.is_some()
+    }
+}
+
+trait Temporal {
+    fn at(&self) -> At;
+}
+
+impl Temporal for ReadQuery {
+    fn at(&self) -> At {
+        At {
+            min_position: self.min_position,
+            as_of: self.as_of,
+            as_of_position: self.as_of_position,
+        }
+    }
+}
+
+impl Temporal for UnitListQuery {
+    fn at(&self) -> At {
+        At {
+            min_position: self.min_position,
+            as_of: self.as_of,
+            as_of_position: self.as_of_position,
+        }
+    }
+}
+
+fn view<T>(state: &AppState, at: At, f: impl FnOnce(&ReadModel) -> T) -> Result<T, ApiError> {
+    let past = match (at.as_of, at.as_of_position) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::MalformedRequest(
+                "give as_of or as_of_position, not both".into(),
+            ))
+        }
+        (Some(t), None) => Some(repairledger_projections::position_at(
+            state.store.as_ref(),
+            t,
+        )?),
+        (None, p) => p,
+    };
+    match past {
+        Some(p) => {
+            let model = repairledger_projections::rebuild_until(state.store.as_ref(), p, |_| {})?;
+            Ok(f(&model))
+        }
+        None => {
+            fresh(state, at.min_position)?;
+            Ok(state.projector.read(f))
+        }
+    }
 }
 
 /// Who am I: the person and role behind the token.
@@ -61,7 +125,6 @@ pub async fn list_units(
     _caller: Caller,
     q: Query<UnitListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    fresh(&state, q.min_position)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::MalformedRequest("limit must be 1..=500".into()));
@@ -73,7 +136,7 @@ pub async fn list_units(
         ),
         None => None,
     };
-    let page = read(&state, |m| {
+    let page = view(&state, At::of(&*q), |m| {
         let mut items: Vec<UnitView> = m
             .units
             .range::<String, _>((
@@ -95,7 +158,7 @@ pub async fn list_units(
             None
         };
         Page { items, next_cursor }
-    });
+    })?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -111,12 +174,16 @@ pub async fn get_unit(
     q: Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_id("serial", &serial)?;
-    fresh(&state, q.min_position)?;
-    let unit = read(&state, |m| m.units.get(serial.as_str()).cloned())
-        .ok_or_else(|| ApiError::UnitNotFound(serial.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, format!("\"{}\"", unit.version)))
-        .json(unit))
+    let past = At::of(&*q).is_past();
+    let unit = view(&state, At::of(&*q), |m| {
+        m.units.get(serial.as_str()).cloned()
+    })?
+    .ok_or_else(|| ApiError::UnitNotFound(serial.to_string()))?;
+    let mut res = HttpResponse::Ok();
+    if !past {
+        res.insert_header((header::ETAG, format!("\"{}\"", unit.version)));
+    }
+    Ok(res.json(unit))
 }
 
 /// A unit's own events, oldest first: its complete history.
@@ -149,8 +216,7 @@ pub async fn open_returns(
     _caller: Caller,
     q: Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    fresh(&state, q.min_position)?;
-    Ok(HttpResponse::Ok().json(read(&state, |m| m.open_returns())))
+    Ok(HttpResponse::Ok().json(view(&state, At::of(&*q), |m| m.open_returns())?))
 }
 
 /// The four zones and who is in each.
@@ -163,8 +229,7 @@ pub async fn zones(
     _caller: Caller,
     q: Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    fresh(&state, q.min_position)?;
-    let v: Vec<ZoneSummary> = read(&state, |m| {
+    let v: Vec<ZoneSummary> = view(&state, At::of(&*q), |m| {
         m.zones
             .values()
             .map(|z| ZoneSummary {
@@ -173,7 +238,7 @@ pub async fn zones(
                 lines: z.lines.len(),
             })
             .collect()
-    });
+    })?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -190,8 +255,7 @@ pub async fn zone_ledger(
 ) -> Result<HttpResponse, ApiError> {
     let z = Zone::parse(&zone)
         .ok_or_else(|| ApiError::NotFound(format!("no zone {:?}", zone.as_str())))?;
-    fresh(&state, q.min_position)?;
-    Ok(HttpResponse::Ok().json(read(&state, |m| m.zones.get(&z).cloned())))
+    Ok(HttpResponse::Ok().json(view(&state, At::of(&*q), |m| m.zones.get(&z).cloned())?))
 }
 
 /// Repair plans, by id.
@@ -204,8 +268,7 @@ pub async fn plans(
     _caller: Caller,
     q: Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    fresh(&state, q.min_position)?;
-    let v: Vec<PlanView> = read(&state, |m| m.plans.values().cloned().collect());
+    let v: Vec<PlanView> = view(&state, At::of(&*q), |m| m.plans.values().cloned().collect())?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -221,9 +284,10 @@ pub async fn plan(
     q: Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_id("plan_id", &plan_id)?;
-    fresh(&state, q.min_position)?;
-    let p = read(&state, |m| m.plans.get(plan_id.as_str()).cloned())
-        .ok_or_else(|| ApiError::PlanNotFound(plan_id.to_string()))?;
+    let p = view(&state, At::of(&*q), |m| {
+        m.plans.get(plan_id.as_str()).cloned()
+    })?
+    .ok_or_else(|| ApiError::PlanNotFound(plan_id.to_string()))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, format!("\"{}\"", p.version)))
         .json(p))
@@ -242,9 +306,10 @@ pub async fn order(
     q: Query<ReadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_id("order_id", &order_id)?;
-    fresh(&state, q.min_position)?;
-    let o = read(&state, |m| m.orders.get(order_id.as_str()).cloned())
-        .ok_or_else(|| ApiError::OrderNotFound(order_id.to_string()))?;
+    let o = view(&state, At::of(&*q), |m| {
+        m.orders.get(order_id.as_str()).cloned()
+    })?
+    .ok_or_else(|| ApiError::OrderNotFound(order_id.to_string()))?;
     Ok(HttpResponse::Ok().json(o))
 }
 
@@ -265,6 +330,23 @@ pub async fn verify(state: Data<AppState>, _caller: Caller) -> Result<HttpRespon
         first_broken: r.first_broken,
         reason: r.reason,
     }))
+}
+
+/// The head hash at the end of each day (UTC): publish these outside the system (a ticket, an
+/// email to the auditor, a newspaper) and any later change to the log shows.
+#[utoipa::path(get, path = "/v1/audit/anchors", tag = "audit", operation_id = "listAnchors",
+    params(ReadQuery),
+    responses((status = 200, description = "One anchor per day with events", body = [Anchor])))]
+#[get("/audit/anchors")]
+pub async fn anchors(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let v: Vec<Anchor> = view(&state, At::of(&*q), |m| {
+        m.anchors.values().cloned().collect()
+    })?;
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// The policy in force: every number the rules use, and its version.
