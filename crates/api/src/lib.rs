@@ -7,6 +7,7 @@ pub mod auth;
 pub mod command;
 pub mod dto;
 pub mod openapi;
+pub mod outbox;
 pub mod problem;
 pub mod routes;
 
@@ -82,6 +83,7 @@ pub struct AppState {
     pub policy: Policy,
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
+    pub webhooks: outbox::WebhookConfig,
 }
 
 impl AppState {
@@ -140,6 +142,7 @@ impl AppState {
             policy,
             clock,
             limits,
+            webhooks: outbox::WebhookConfig::default(),
         })
     }
 }

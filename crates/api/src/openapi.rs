@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{feed, plans, reads, units};
+use crate::routes::{feed, plans, reads, units, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +26,9 @@ use crate::routes::{feed, plans, reads, units};
         plans::order_production, plans::complete_production,
         reads::me, reads::people, reads::list_units, reads::get_unit, reads::unit_events,
         reads::open_returns, reads::zones, reads::zone_ledger, reads::plans, reads::plan, reads::order,
-        feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::anchors, reads::policy, reads::problems, reads::health
+        feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::anchors,
+        webhooks::subscribe, webhooks::list, webhooks::get_one, webhooks::unsubscribe,
+        webhooks::dead_letters, webhooks::redeliver, reads::policy, reads::problems, reads::health
     ),
     components(schemas(
         crate::problem::Problem,
@@ -45,7 +47,8 @@ use crate::routes::{feed, plans, reads, units};
         (name = "spares", description = "Repair spares, emergency use and production (rules 12, 14)"),
         (name = "zones", description = "The four zones and their ledgers (rule 15)"),
         (name = "events", description = "The raw event log"),
-        (name = "audit", description = "Tamper evidence"),
+        (name = "audit", description = "Tamper evidence, anchors, export"),
+        (name = "webhooks", description = "Signed deliveries of the log to integrators"),
     )
 )]
 pub struct ApiDoc;

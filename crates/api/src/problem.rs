@@ -60,6 +60,8 @@ pub enum ApiError {
     OccurredAtOutOfBounds(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("the receiver did not accept the delivery: {0}")]
+    DeliveryFailed(String),
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -109,6 +111,7 @@ impl ApiError {
             ApiError::InvalidHeader(_) => "invalid-header",
             ApiError::OccurredAtOutOfBounds(_) => "occurred-at-out-of-bounds",
             ApiError::NotFound(_) => "not-found",
+            ApiError::DeliveryFailed(_) => "delivery-failed",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Internal(_) => "internal-error",
         }
@@ -136,6 +139,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::InvalidHeader(_) => "Invalid header",
             ApiError::OccurredAtOutOfBounds(_) => "Business time out of bounds",
+            ApiError::DeliveryFailed(_) => "Delivery failed",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -189,6 +193,7 @@ impl ResponseError for ApiError {
             ApiError::MalformedRequest(_) | ApiError::InvalidHeader(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OccurredAtOutOfBounds(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -230,6 +235,7 @@ pub fn all_codes() -> Vec<&'static str> {
         "invalid-header",
         "occurred-at-out-of-bounds",
         "not-found",
+        "delivery-failed",
         "service-unavailable",
         "internal-error",
     ];

@@ -319,6 +319,11 @@ async fn serve(s: Settings) -> Result<i32, String> {
         .await
         .map_err(|e| format!("cannot start: {e}"))?;
     let state = actix_web::web::Data::new(state);
+    // Webhook deliveries run beside the API, woken by every commit.
+    tokio::spawn(repairledger_api::outbox::run(
+        state.clone(),
+        std::time::Duration::from_secs(1),
+    ));
     tracing::info!(bind = %s.bind, data = %s.data.display(), "repairledger listening; docs at /docs/, spec at /openapi.json");
     let app_state = state.clone();
     HttpServer::new(move || {

@@ -106,6 +106,7 @@ pub enum StreamKind {
     Unit,
     Plan,
     Production,
+    Webhook,
     Policy,
     Other,
 }
@@ -117,6 +118,8 @@ pub fn stream_kind(stream: &str) -> (StreamKind, &str) {
         (StreamKind::Plan, id)
     } else if let Some(id) = stream.strip_prefix("production-") {
         (StreamKind::Production, id)
+    } else if let Some(id) = stream.strip_prefix("webhook-") {
+        (StreamKind::Webhook, id)
     } else if stream == repairledger_domain::streams::POLICY {
         (StreamKind::Policy, stream)
     } else {

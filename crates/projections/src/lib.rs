@@ -4,6 +4,7 @@
 //! never decides anything; rebuilding from position 0 gives byte-identical output.
 
 pub mod codec;
+pub mod integration;
 pub mod model;
 
 use std::sync::RwLock;

@@ -197,6 +197,7 @@ pub struct ReadModel {
     pub zones: BTreeMap<Zone, ZoneLedger>,
     pub plans: BTreeMap<String, PlanView>,
     pub orders: BTreeMap<String, ProductionOrderView>,
+    pub webhooks: BTreeMap<String, crate::integration::WebhookView>,
     /// Policy versions published to the log, by version: the TOML text.
     pub policies: BTreeMap<u32, String>,
 }
@@ -240,6 +241,43 @@ impl ReadModel {
             StreamKind::Unit => self.apply_unit(id, e, &decode::<UnitEvent>(e)?),
             StreamKind::Plan => self.apply_plan(id, e, &decode::<PlanEvent>(e)?),
             StreamKind::Production => self.apply_order(id, e, &decode::<ProductionEvent>(e)?),
+            StreamKind::Webhook => {
+                use crate::integration::{WebhookEvent, WebhookView};
+                match decode::<WebhookEvent>(e)? {
+                    WebhookEvent::WebhookSubscribed {
+                        subscription_id,
+                        url,
+                        event_types,
+                        stream_prefix,
+                        from_position,
+                        secret_sha256,
+                        at,
+                    } => {
+                        self.webhooks.insert(
+                            subscription_id.clone(),
+                            WebhookView {
+                                subscription_id,
+                                url,
+                                event_types,
+                                stream_prefix,
+                                from_position,
+                                secret_sha256,
+                                subscribed_by: e.actor.person_id.clone(),
+                                subscribed_at: at,
+                                active: true,
+                            },
+                        );
+                    }
+                    WebhookEvent::WebhookUnsubscribed {
+                        subscription_id, ..
+                    } => {
+                        if let Some(w) = self.webhooks.get_mut(&subscription_id) {
+                            w.active = false;
+                        }
+                    }
+                }
+                let _ = id;
+            }
             StreamKind::Policy => {
                 if let Some(text) = e.payload.get("toml").and_then(|t| t.as_str()) {
                     let version = e

@@ -43,7 +43,7 @@ pub struct FeedQuery {
 }
 
 #[derive(Debug, Clone)]
-struct Filter {
+pub(crate) struct Filter {
     types: Option<Vec<String>>,
     stream_prefix: Option<String>,
     from: Option<DateTime<Utc>>,
@@ -51,6 +51,15 @@ struct Filter {
 }
 
 impl Filter {
+    pub(crate) fn new(types: Option<Vec<String>>, stream_prefix: Option<String>) -> Filter {
+        Filter {
+            types,
+            stream_prefix,
+            from: None,
+            to: None,
+        }
+    }
+
     fn of(q: &FeedQuery) -> Filter {
         Filter {
             types: q
@@ -78,7 +87,7 @@ impl Filter {
 
 /// Scans from `after` for up to `limit` matches within the scan budget. Returns the matches and
 /// the last position scanned (the cursor to continue from).
-fn scan(
+pub(crate) fn scan(
     store: &dyn EventStore,
     after: u64,
     limit: usize,

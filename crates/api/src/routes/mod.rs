@@ -5,6 +5,7 @@ pub mod feed;
 pub mod plans;
 pub mod reads;
 pub mod units;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -52,6 +53,12 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(feed::stream_events)
         .service(feed::export_log)
         .service(reads::verify)
+        .service(webhooks::subscribe)
+        .service(webhooks::list)
+        .service(webhooks::get_one)
+        .service(webhooks::unsubscribe)
+        .service(webhooks::dead_letters)
+        .service(webhooks::redeliver)
         .service(reads::anchors)
         .service(reads::policy)
         .service(reads::problems);

@@ -68,6 +68,14 @@ impl TestApp {
         )
         .await
         .expect("app starts");
+        // Webhook retries without waiting, so tests see dead letters quickly.
+        let mut state = state;
+        state.webhooks = repairledger_api::outbox::WebhookConfig {
+            max_attempts: 3,
+            base_backoff: std::time::Duration::ZERO,
+            max_backoff: std::time::Duration::ZERO,
+            timeout: std::time::Duration::from_secs(5),
+        };
         TestApp {
             state: web::Data::new(state),
             store,
