@@ -163,7 +163,7 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 async fn no_such_endpoint() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such endpoint".into()))
+    Err(ApiError::NoSuchEndpoint)
 }
 
 /// Registers every route and the extractor settings. `App::new().configure(repairledger_api::configure(state))`.

@@ -60,6 +60,8 @@ pub enum ApiError {
     OccurredAtOutOfBounds(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("no such endpoint: see /openapi.json")]
+    NoSuchEndpoint,
     #[error("the receiver did not accept the delivery: {0}")]
     DeliveryFailed(String),
     #[error("the event log is unavailable: {0}")]
@@ -111,6 +113,7 @@ impl ApiError {
             ApiError::InvalidHeader(_) => "invalid-header",
             ApiError::OccurredAtOutOfBounds(_) => "occurred-at-out-of-bounds",
             ApiError::NotFound(_) => "not-found",
+            ApiError::NoSuchEndpoint => "no-such-endpoint",
             ApiError::DeliveryFailed(_) => "delivery-failed",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Internal(_) => "internal-error",
@@ -130,7 +133,8 @@ impl ApiError {
             ApiError::UnitNotFound(_)
             | ApiError::PlanNotFound(_)
             | ApiError::OrderNotFound(_)
-            | ApiError::NotFound(_) => "Not found",
+            | ApiError::NotFound(_)
+            | ApiError::NoSuchEndpoint => "Not found",
             ApiError::UnknownPerson(_) => "Unknown person",
             ApiError::VersionMismatch { .. } => "Version mismatch",
             ApiError::ConcurrentModification { .. } => "Concurrent modification",
@@ -185,7 +189,8 @@ impl ResponseError for ApiError {
             ApiError::UnitNotFound(_)
             | ApiError::PlanNotFound(_)
             | ApiError::OrderNotFound(_)
-            | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            | ApiError::NotFound(_)
+            | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ApiError::UnknownPerson(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::ConcurrentModification { .. } => StatusCode::CONFLICT,
@@ -235,6 +240,7 @@ pub fn all_codes() -> Vec<&'static str> {
         "invalid-header",
         "occurred-at-out-of-bounds",
         "not-found",
+        "no-such-endpoint",
         "delivery-failed",
         "service-unavailable",
         "internal-error",

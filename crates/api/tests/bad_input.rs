@@ -206,7 +206,7 @@ async fn authentication_roles_unknown_resources_and_headers_are_checked() {
             "/v1/nowhere",
             vec![],
             404,
-            "not-found",
+            "no-such-endpoint",
         ),
     ];
     for (what, who, method, path, headers, status, code) in cases {
@@ -231,7 +231,7 @@ async fn authentication_roles_unknown_resources_and_headers_are_checked() {
     .await;
     assert_eq!((s, resp["code"].as_str()), (404, Some("unit-not-found")));
     let (s, resp, _) = call(&svc, app.request(None, "GET", "/nowhere", None, &[])).await;
-    assert_eq!((s, resp["code"].as_str()), (404, Some("not-found")));
+    assert_eq!((s, resp["code"].as_str()), (404, Some("no-such-endpoint")));
     let (s, resp, _) = call(
         &svc,
         app.request(Some("li.fr"), "GET", "/v1/zones/attic", None, &[]),
