@@ -27,3 +27,15 @@ verify:
 # Recompute the projections of ./data from position 0 and compare with the live ones.
 rebuild:
     cargo run --release -- rebuild
+
+# The crash test at full length: 100 SIGKILL cycles under load (CI runs 5).
+crash:
+    CRASH_CYCLES=100 cargo test --release -p repairledger --test crash -- --nocapture
+
+# Property tests with many more cases than CI.
+proptest:
+    PROPTEST_CASES=5000 cargo test --release -p repairledger-domain --test interleavings
+
+# A steady-rate soak with latency and memory sampled every 5 s (SOAK_SECONDS, SOAK_RATE).
+soak:
+    cargo test --release -p repairledger --test soak -- --ignored --nocapture

@@ -272,6 +272,11 @@ pub async fn execute(
                     return Err(ApiError::ConcurrentModification { current: actual });
                 }
             }
+            // A write that failed (disk full, I/O error) left nothing behind: the client may retry.
+            Err(repairledger_store::StoreError::Storage(m)) => {
+                tracing::error!(error = %m, "append failed");
+                return Err(ApiError::Unavailable("the event log could not write; retry".into()));
+            }
             Err(e) => return Err(e.into()),
         }
     };

@@ -169,7 +169,11 @@ fn run(cli: Cli) -> Result<i32, String> {
             rt.block_on(serve(s))
         }
         Command::Verify { data } => rt.block_on(async {
-            let store = open_store(&data.unwrap_or(s.data))?;
+            let data = data.unwrap_or(s.data);
+            let mut config = SledStoreConfig::new(data.clone());
+            config.check_tail = false;
+            let store = SledStore::open(config)
+                .map_err(|e| format!("cannot open the event log at {}: {e}", data.display()))?;
             let r = store.verify().map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&r).expect("report serializes"));
             store.shutdown().await;

@@ -32,6 +32,9 @@ pub struct SledStoreConfig {
     pub queue_capacity: usize,
     /// A throwaway log removed when dropped (benchmarks, tests).
     pub temporary: bool,
+    /// Refuse to open a log whose tail does not verify. Off only for `verify`, which must be
+    /// able to walk a broken log to report where it breaks.
+    pub check_tail: bool,
 }
 
 impl SledStoreConfig {
@@ -41,6 +44,7 @@ impl SledStoreConfig {
             max_batch: 256,
             queue_capacity: 10_000,
             temporary: false,
+            check_tail: true,
         }
     }
 }
@@ -79,6 +83,7 @@ struct IdemRecord {
 #[derive(Clone)]
 pub struct SledStore {
     trees: Trees,
+    faults: Arc<std::sync::atomic::AtomicU32>,
     tx: mpsc::Sender<Msg>,
     head_rx: watch::Receiver<u64>,
     _writer: Arc<WriterGuard>,
@@ -241,11 +246,17 @@ impl SledStore {
                 db.flush().map_err(storage)?;
             }
         }
-        let head = trees.check_tail()?;
+        let head = if config.check_tail {
+            trees.check_tail()?
+        } else {
+            trees.head()?
+        };
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (head_tx, head_rx) = watch::channel(head.position);
+        let faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let writer = Writer {
             trees: trees.clone(),
+            faults: faults.clone(),
             head,
             max_batch: config.max_batch.max(1),
             head_tx,
@@ -253,6 +264,7 @@ impl SledStore {
         tokio::spawn(writer.run(rx));
         Ok(SledStore {
             trees,
+            faults,
             tx: tx.clone(),
             head_rx,
             _writer: Arc::new(WriterGuard { tx }),
@@ -265,6 +277,12 @@ impl SledStore {
         if self.tx.send(Msg::Shutdown(done)).await.is_ok() {
             let _ = wait.await;
         }
+    }
+
+    /// Makes the next `n` batch writes fail as a disk would (full, I/O error), before anything
+    /// is written: for testing that a failed append is answered and leaves nothing behind.
+    pub fn inject_write_failures(&self, n: u32) {
+        self.faults.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Bytes the log takes on disk.
@@ -460,6 +478,8 @@ impl EventStore for SledStore {
 /// The single owner of appends.
 struct Writer {
     trees: Trees,
+    /// Writes to fail on purpose (fault injection for tests of the failure path).
+    faults: Arc<std::sync::atomic::AtomicU32>,
     head: Head,
     max_batch: usize,
     head_tx: watch::Sender<u64>,
@@ -640,6 +660,14 @@ impl Writer {
     }
 
     fn persist(&self, outcomes: &[Outcome], head: &Head) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .faults
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(storage("injected I/O error"));
+        }
         let t = &self.trees;
         let encoded: Vec<(u64, Vec<u8>)> = outcomes
             .iter()

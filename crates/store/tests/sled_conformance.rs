@@ -63,17 +63,24 @@ async fn fill(path: &std::path::Path) -> (u64, String) {
     (head.position, head.hash)
 }
 
-/// Rewrites the stored JSON of one event with a changed payload (still valid JSON).
+/// Changes exactly one byte of one stored event in the sled files: a digit of its payload, so
+/// the record still decodes and only the hash chain can tell.
 fn tamper(path: &std::path::Path, position: u64) {
     let db = sled::open(path).unwrap();
     let events = db.open_tree("events").unwrap();
     let key = position.to_be_bytes();
-    let bytes = events.get(key).unwrap().unwrap();
-    let mut value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    value["payload"]["i"] = json!(99);
-    events
-        .insert(key, serde_json::to_vec(&value).unwrap())
-        .unwrap();
+    let mut bytes = events.get(key).unwrap().unwrap().to_vec();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"\"i\":")
+        .expect("payload field")
+        + 4;
+    bytes[at] = if bytes[at] == b'9' {
+        b'0'
+    } else {
+        bytes[at] + 1
+    };
+    events.insert(key, bytes).unwrap();
     db.flush().unwrap();
 }
 
@@ -149,4 +156,23 @@ async fn a_full_queue_answers_unavailable_instead_of_growing() {
         ok,
         "only acknowledged commits are in the log"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_acknowledges_nothing_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(SledStoreConfig::new(dir.path().join("log"))).unwrap();
+    store.append(commit("a", 2, None)).await.unwrap();
+    let head = store.head().unwrap();
+    store.inject_write_failures(1);
+    match store.append(commit("a", 3, Some("k"))).await {
+        Err(StoreError::Storage(m)) => assert!(m.contains("injected")),
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    assert_eq!(store.head().unwrap(), head, "nothing half-written");
+    assert_eq!(store.stream_version("a").unwrap(), Some(2));
+    assert!(store.idempotency("k").unwrap().is_none(), "the key was not taken");
+    let next = store.append(commit("a", 1, Some("k"))).await.unwrap();
+    assert_eq!(next.events[0].position, head.position + 1, "the next write continues the chain");
+    assert_eq!(store.verify().unwrap().first_broken, None);
 }

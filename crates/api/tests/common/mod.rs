@@ -52,9 +52,26 @@ impl TestApp {
 
     /// An app whose log starts with `history` (an export of another log), imported before start.
     pub async fn with_history(history: Vec<repairledger_store::RecordedEvent>) -> TestApp {
+        Self::build(history, |_| {}).await
+    }
+
+    /// An app whose write queue holds `capacity` commits and whose writer takes one at a time.
+    pub async fn with_queue(capacity: usize) -> TestApp {
+        Self::build(Vec::new(), |c| {
+            c.queue_capacity = capacity;
+            c.max_batch = 1;
+        })
+        .await
+    }
+
+    async fn build(
+        history: Vec<repairledger_store::RecordedEvent>,
+        configure: impl FnOnce(&mut SledStoreConfig),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store =
-            SledStore::open(SledStoreConfig::new(dir.path().join("log"))).expect("store opens");
+        let mut config = SledStoreConfig::new(dir.path().join("log"));
+        configure(&mut config);
+        let store = SledStore::open(config).expect("store opens");
         store.import(history).await.expect("history imports");
         let clock = Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
