@@ -39,3 +39,9 @@ proptest:
 # A steady-rate soak with latency and memory sampled every 5 s (SOAK_SECONDS, SOAK_RATE).
 soak:
     cargo test --release -p repairledger --test soak -- --ignored --nocapture
+
+# Benchmarks, each against its baseline in the same run (see docs/performance.md).
+bench:
+    cargo bench -p repairledger-store --bench append
+    cargo bench -p repairledger-projections --bench rebuild
+    bash bench/http.sh

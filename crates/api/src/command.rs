@@ -275,7 +275,9 @@ pub async fn execute(
             // A write that failed (disk full, I/O error) left nothing behind: the client may retry.
             Err(repairledger_store::StoreError::Storage(m)) => {
                 tracing::error!(error = %m, "append failed");
-                return Err(ApiError::Unavailable("the event log could not write; retry".into()));
+                return Err(ApiError::Unavailable(
+                    "the event log could not write; retry".into(),
+                ));
             }
             Err(e) => return Err(e.into()),
         }

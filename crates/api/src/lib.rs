@@ -162,6 +162,12 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     e.into()
 }
 
+/// The baseline of the HTTP benchmarks: the same server, no auth, no log, a small JSON body.
+/// Not part of the API contract (not in the OpenAPI document).
+async fn hello() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(serde_json::json!({ "hello": "world" }))
+}
+
 async fn no_such_endpoint() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NoSuchEndpoint)
 }
@@ -184,6 +190,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 ApiError::MalformedRequest(format!("invalid path: {e}")).into()
             }))
             .service(routes::reads::health)
+            .route("/_bench/hello", web::get().to(hello))
             .service(
                 utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                     .url("/openapi.json", openapi::document()),

@@ -25,18 +25,44 @@ async fn an_io_error_during_append_is_a_503_and_appends_nothing() {
     let head = app.head();
     app.store.inject_write_failures(1);
     let key = vec![("Idempotency-Key".to_string(), "k-1".to_string())];
-    let req = app.request(Some("li.fr"), "POST", "/v1/units/SN-1/returns", Some(&open_body("R-1")), &key);
+    let req = app.request(
+        Some("li.fr"),
+        "POST",
+        "/v1/units/SN-1/returns",
+        Some(&open_body("R-1")),
+        &key,
+    );
     let resp = actix_web::test::call_service(&svc, req).await;
     assert_eq!(resp.status().as_u16(), 503);
-    assert_eq!(resp.headers().get("Retry-After").and_then(|v| v.to_str().ok()), Some("1"));
+    assert_eq!(
+        resp.headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
     let body: Value = actix_web::test::read_body_json(resp).await;
     assert_eq!(body["code"], "service-unavailable");
     assert_eq!(app.head(), head, "nothing half-written");
     // The retry with the same key goes through, once.
-    let (s, b, _) = call(&svc, app.request(Some("li.fr"), "POST", "/v1/units/SN-1/returns", Some(&open_body("R-1")), &key)).await;
+    let (s, b, _) = call(
+        &svc,
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            Some(&open_body("R-1")),
+            &key,
+        ),
+    )
+    .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(app.head(), head + 2);
-    assert_eq!(repairledger_store::EventStore::verify(&app.store).unwrap().first_broken, None);
+    assert_eq!(
+        repairledger_store::EventStore::verify(&app.store)
+            .unwrap()
+            .first_broken,
+        None
+    );
 }
 
 #[actix_web::test]
@@ -46,13 +72,24 @@ async fn an_overloaded_writer_sheds_load_with_retry_after() {
     let head = app.head();
     let requests = (0..64).map(|i| {
         let path = format!("/v1/units/SN-{i}/returns");
-        call(&svc, app.request(Some("li.fr"), "POST", &path, Some(&open_body("R-1")), &[]))
+        call(
+            &svc,
+            app.request(Some("li.fr"), "POST", &path, Some(&open_body("R-1")), &[]),
+        )
     });
     let results = futures::future::join_all(requests).await;
     let ok = results.iter().filter(|r| r.0 == 200).count() as u64;
     let shed: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
     assert_eq!(ok + shed.len() as u64, 64, "only 200 or 503: {results:?}");
-    assert!(!shed.is_empty() && ok > 0, "{ok} accepted, {} shed", shed.len());
+    assert!(
+        !shed.is_empty() && ok > 0,
+        "{ok} accepted, {} shed",
+        shed.len()
+    );
     assert!(shed.iter().all(|r| r.1["code"] == "service-unavailable"));
-    assert_eq!(app.head(), head + 2 * ok, "exactly the acknowledged commands are in the log");
+    assert_eq!(
+        app.head(),
+        head + 2 * ok,
+        "exactly the acknowledged commands are in the log"
+    );
 }

@@ -244,16 +244,31 @@ fn tamper(data: &Path, position: u64) {
     let events = db.open_tree("events").unwrap();
     let key = position.to_be_bytes();
     let mut bytes = events.get(key).unwrap().unwrap().to_vec();
-    let at = bytes.windows(10).position(|w| w == b"\"payload\":").unwrap() + 12;
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"\"payload\":")
+        .unwrap()
+        + 12;
     bytes[at] ^= 0x01;
     events.insert(key, bytes).unwrap();
     db.flush().unwrap();
 }
 
 fn import_fixture(data: &Path) -> u64 {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/logs/v1-walkthrough.jsonl");
-    let out = Command::new(BIN).args(["import", "--data"]).arg(data).arg("--input").arg(&fixture).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/logs/v1-walkthrough.jsonl");
+    let out = Command::new(BIN)
+        .args(["import", "--data"])
+        .arg(data)
+        .arg("--input")
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let head: Value = serde_json::from_slice(&out.stdout).unwrap();
     head["head_position"].as_u64().unwrap()
 }
@@ -272,9 +287,20 @@ fn a_corrupted_tail_stops_the_server_naming_the_position_and_verify_finds_it() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "the server must not start: {stderr}");
-    assert!(stderr.contains(&format!("position {head}")), "names the position: {stderr}");
-    let verify = Command::new(BIN).args(["verify", "--data"]).arg(&data).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the server must not start: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("position {head}")),
+        "names the position: {stderr}"
+    );
+    let verify = Command::new(BIN)
+        .args(["verify", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(verify.status.code(), Some(1));
     assert_eq!(report["first_broken"], json!(head));
@@ -284,14 +310,22 @@ fn a_corrupted_tail_stops_the_server_naming_the_position_and_verify_finds_it() {
 async fn sigterm_drains_the_queue_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start(&data, port);
     wait_ready(&client, &base).await;
-    let workers: Vec<_> = (0..8).map(|w| tokio::spawn(load(client.clone(), base.clone(), w, 0))).collect();
+    let workers: Vec<_> = (0..8)
+        .map(|w| tokio::spawn(load(client.clone(), base.clone(), w, 0)))
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(term.success());
     let status = server.wait().unwrap();
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
@@ -306,7 +340,10 @@ async fn sigterm_drains_the_queue_and_loses_nothing() {
     wait_ready(&client, &base).await;
     let events = all_events(&client, &base).await;
     for (position, hash) in &acked {
-        assert_eq!(events[*position as usize - 1]["hash"].as_str(), Some(hash.as_str()));
+        assert_eq!(
+            events[*position as usize - 1]["hash"].as_str(),
+            Some(hash.as_str())
+        );
     }
     server.kill().unwrap();
     server.wait().unwrap();

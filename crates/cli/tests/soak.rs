@@ -14,7 +14,10 @@ use serde_json::json;
 const BIN: &str = env!("CARGO_BIN_EXE_repairledger");
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -42,7 +45,11 @@ async fn steady_load_keeps_latency_and_memory_flat() {
     let rate = env_or("SOAK_RATE", 200);
     let max_per_event = env_or("SOAK_MAX_BYTES_PER_EVENT", 4096);
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let people = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dev-people.toml");
     let mut server = Command::new(BIN)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
@@ -69,7 +76,10 @@ async fn steady_load_keeps_latency_and_memory_flat() {
     let mut next_report = Duration::from_secs(5);
     let mut sent = 0u64;
     let mut failed = 0u64;
-    println!("{:>6} {:>8} {:>9} {:>9} {:>10}", "t (s)", "requests", "p50 (ms)", "p99 (ms)", "RSS (MiB)");
+    println!(
+        "{:>6} {:>8} {:>9} {:>9} {:>10}",
+        "t (s)", "requests", "p50 (ms)", "p99 (ms)", "RSS (MiB)"
+    );
     while start.elapsed() < Duration::from_secs(seconds) {
         interval.tick().await;
         let body = json!({
@@ -119,5 +129,8 @@ async fn steady_load_keeps_latency_and_memory_flat() {
         growth / events.max(1)
     );
     assert_eq!(failed, 0, "no request failed at a steady rate");
-    assert!(growth / events.max(1) <= max_per_event, "memory grew beyond the projections");
+    assert!(
+        growth / events.max(1) <= max_per_event,
+        "memory grew beyond the projections"
+    );
 }

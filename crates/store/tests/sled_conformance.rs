@@ -171,8 +171,15 @@ async fn a_failed_write_acknowledges_nothing_and_leaves_nothing_behind() {
     }
     assert_eq!(store.head().unwrap(), head, "nothing half-written");
     assert_eq!(store.stream_version("a").unwrap(), Some(2));
-    assert!(store.idempotency("k").unwrap().is_none(), "the key was not taken");
+    assert!(
+        store.idempotency("k").unwrap().is_none(),
+        "the key was not taken"
+    );
     let next = store.append(commit("a", 1, Some("k"))).await.unwrap();
-    assert_eq!(next.events[0].position, head.position + 1, "the next write continues the chain");
+    assert_eq!(
+        next.events[0].position,
+        head.position + 1,
+        "the next write continues the chain"
+    );
     assert_eq!(store.verify().unwrap().first_broken, None);
 }
