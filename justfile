@@ -42,6 +42,6 @@ soak:
 
 # Benchmarks, each against its baseline in the same run (see docs/performance.md).
 bench:
-    cargo bench -p repairledger-store --bench append
+    bash bench/pg.sh
     cargo bench -p repairledger-projections --bench rebuild
     bash bench/http.sh

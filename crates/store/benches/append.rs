@@ -7,6 +7,10 @@
 //! - `raw batch`: sled inserts of W events then one `flush`, the ceiling group commit can reach;
 //! - `raw flush/event`: one insert + one `flush` per event, what a naive durable log does.
 //!
+//! - `postgres peer` (when `PG_URL` is set): a plain PostgreSQL event table with the standard
+//!   optimistic-concurrency append (unique (stream, version), one durable transaction per
+//!   command), what a team would otherwise pick. `bench/pg.sh` installs and starts PostgreSQL.
+//!
 //! `cargo bench -p repairledger-store --bench append` (BENCH_EVENTS sets events per case).
 
 use std::sync::Arc;
@@ -102,6 +106,58 @@ fn raw_flush_each_case(events: u64) -> Duration {
     raw_batch_case(1, events)
 }
 
+async fn pg_case(url: &str, writers: u64, events: u64) -> Duration {
+    let connect = || async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("PG_URL connects");
+        tokio::spawn(conn);
+        client
+    };
+    let setup = connect().await;
+    setup
+        .batch_execute(
+            "DROP TABLE IF EXISTS peer_events;
+             CREATE TABLE peer_events (
+               position bigserial PRIMARY KEY, stream text NOT NULL, version bigint NOT NULL,
+               event_type text NOT NULL, payload jsonb NOT NULL,
+               recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream, version));",
+        )
+        .await
+        .unwrap();
+    let per = events / writers;
+    let mut clients = Vec::new();
+    for _ in 0..writers {
+        clients.push(connect().await);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(w, client)| {
+            tokio::spawn(async move {
+                let insert = client
+                    .prepare("INSERT INTO peer_events (stream, version, event_type, payload) VALUES ($1, $2, $3, $4)")
+                    .await
+                    .unwrap();
+                let mut versions = std::collections::HashMap::new();
+                for i in 0..per {
+                    let stream = format!("unit-W{w}-{}", i % 50);
+                    let v = versions.entry(stream.clone()).or_insert(0i64);
+                    *v += 1;
+                    let c = commit(stream.clone(), i);
+                    let e = &c.streams[0].events[0];
+                    client.execute(&insert, &[&stream, &*v, &e.event_type, &e.payload]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    start.elapsed()
+}
+
 fn rate(events: u64, d: Duration) -> f64 {
     events as f64 / d.as_secs_f64()
 }
@@ -123,6 +179,7 @@ fn main() {
         "{:>8} {:>12} {:>14} {:>18} {:>14} {:>18}",
         "writers", "store", "raw batch", "store/raw batch", "raw flush/evt", "store/flush/evt"
     );
+    let mut peers: Vec<(u64, f64)> = Vec::new();
     for writers in [1u64, 8, 64] {
         // Interleave the cases twice and keep the best of each, so a noisy moment hits both.
         let mut best = [f64::MIN; 3];
@@ -141,5 +198,25 @@ fn main() {
             best[2],
             best[0] / best[2]
         );
+        peers.push((writers, best[0]));
+    }
+    if let Ok(url) = std::env::var("PG_URL") {
+        println!("postgres peer (same run; ratio = store / postgres)");
+        println!(
+            "{:>8} {:>12} {:>14} {:>18}",
+            "writers", "store", "postgres", "store/postgres"
+        );
+        for (writers, store) in peers {
+            let pg = rate(events, rt.block_on(pg_case(&url, writers, events)));
+            let again = rate(events, rt.block_on(store_case(writers, events)));
+            let store = store.max(again);
+            println!(
+                "{:>8} {:>12.0} {:>14.0} {:>17.2}x",
+                writers,
+                store,
+                pg,
+                store / pg
+            );
+        }
     }
 }
