@@ -241,9 +241,10 @@ async fn no_acknowledged_event_is_lost_across_kill_9() {
 /// Changes one byte of the payload of the event at `position` in the sled files.
 fn tamper(data: &Path, position: u64) {
     let db = sled::open(data).unwrap();
-    let events = db.open_tree("events").unwrap();
-    let key = position.to_be_bytes();
-    let mut bytes = events.get(key).unwrap().unwrap().to_vec();
+    // The log tree: `e` followed by the big-endian position (see sled_log.rs).
+    let events = db.open_tree("log").unwrap();
+    let key = [&[b'e'][..], &position.to_be_bytes()].concat();
+    let mut bytes = events.get(&key).unwrap().unwrap().to_vec();
     let at = bytes
         .windows(10)
         .position(|w| w == b"\"payload\":")

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{Transactional, Tree};
+use sled::Tree;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
@@ -17,7 +16,7 @@ use crate::{
     VerifyReport, GENESIS_HASH,
 };
 
-const FORMAT_VERSION: u64 = 1;
+const FORMAT_VERSION: u64 = 2;
 const HEAD_POSITION: &[u8] = b"head_position";
 const HEAD_HASH: &[u8] = b"head_hash";
 const FORMAT: &[u8] = b"format_version";
@@ -60,15 +59,34 @@ enum Msg {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// The whole log is one sled tree with a one-byte prefix per kind of record, so a batch of
+/// commits is written with one atomic `apply_batch` instead of a multi-tree transaction (measured:
+/// the transaction cost more than the flush; see docs/performance.md).
 #[derive(Clone)]
 struct Trees {
     db: sled::Db,
-    events: Tree,
-    streams: Tree,
-    heads: Tree,
-    idempotency: Tree,
-    meta: Tree,
+    /// `e`‖position → envelope; `s`‖stream‖0‖version → position; `h`‖stream → version;
+    /// `i`‖key → idempotency record; `m`‖name → head position, head hash, format.
+    log: Tree,
     checkpoints: Tree,
+}
+
+const EVENT: u8 = b'e';
+const STREAM: u8 = b's';
+const STREAM_HEAD: u8 = b'h';
+const IDEM: u8 = b'i';
+const META: u8 = b'm';
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(rest.len() + 1);
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// The key of the event at `position`.
+pub(crate) fn event_key(position: u64) -> Vec<u8> {
+    prefixed(EVENT, &be(position))
 }
 
 /// What an idempotency key points at: the fingerprint of its request and the commit's positions.
@@ -117,7 +135,8 @@ fn from_be(bytes: &[u8]) -> Result<u64, StoreError> {
 }
 
 fn stream_key(stream: &str, version: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.len() + 9);
+    let mut k = Vec::with_capacity(stream.len() + 10);
+    k.push(STREAM);
     k.extend_from_slice(stream.as_bytes());
     k.push(0);
     k.extend_from_slice(&be(version));
@@ -142,8 +161,8 @@ impl Trees {
 
     fn event(&self, position: u64) -> Result<RecordedEvent, StoreError> {
         let bytes = self
-            .events
-            .get(be(position))
+            .log
+            .get(event_key(position))
             .map_err(storage)?
             .ok_or_else(|| StoreError::Corrupt {
                 position,
@@ -157,11 +176,15 @@ impl Trees {
     }
 
     fn head(&self) -> Result<Head, StoreError> {
-        let position = match self.meta.get(HEAD_POSITION).map_err(storage)? {
+        let position = match self
+            .log
+            .get(prefixed(META, HEAD_POSITION))
+            .map_err(storage)?
+        {
             Some(b) => from_be(&b)?,
             None => 0,
         };
-        let hash = match self.meta.get(HEAD_HASH).map_err(storage)? {
+        let hash = match self.log.get(prefixed(META, HEAD_HASH)).map_err(storage)? {
             Some(b) => String::from_utf8(b.to_vec()).map_err(storage)?,
             None => GENESIS_HASH.to_string(),
         };
@@ -169,14 +192,22 @@ impl Trees {
     }
 
     fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        match self.heads.get(stream.as_bytes()).map_err(storage)? {
+        match self
+            .log
+            .get(prefixed(STREAM_HEAD, stream.as_bytes()))
+            .map_err(storage)?
+        {
             Some(b) => Ok(Some(from_be(&b)?)),
             None => Ok(None),
         }
     }
 
     fn idem(&self, key: &str) -> Result<Option<IdemRecord>, StoreError> {
-        match self.idempotency.get(key.as_bytes()).map_err(storage)? {
+        match self
+            .log
+            .get(prefixed(IDEM, key.as_bytes()))
+            .map_err(storage)?
+        {
             Some(b) => Ok(Some(serde_json::from_slice(&b).map_err(storage)?)),
             None => Ok(None),
         }
@@ -185,8 +216,8 @@ impl Trees {
     /// At start-up: the head in `meta` must be the last record, and that record's hash must hold.
     fn check_tail(&self) -> Result<Head, StoreError> {
         let head = self.head()?;
-        let last = match self.events.last().map_err(storage)? {
-            Some((k, _)) => from_be(&k)?,
+        let last = match self.log.scan_prefix([EVENT]).next_back() {
+            Some(kv) => from_be(&kv.map_err(storage)?.0[1..])?,
             None => 0,
         };
         if last != head.position {
@@ -222,15 +253,11 @@ impl SledStore {
             .map_err(storage)?;
         let open = |name: &str| db.open_tree(name).map_err(storage);
         let trees = Trees {
-            events: open("events")?,
-            streams: open("streams")?,
-            heads: open("stream_heads")?,
-            idempotency: open("idempotency")?,
-            meta: open("meta")?,
+            log: open("log")?,
             checkpoints: open("checkpoints")?,
             db: db.clone(),
         };
-        match trees.meta.get(FORMAT).map_err(storage)? {
+        match trees.log.get(prefixed(META, FORMAT)).map_err(storage)? {
             Some(v) if from_be(&v)? != FORMAT_VERSION => {
                 return Err(storage(format!(
                     "log format {} is not supported (expected {FORMAT_VERSION})",
@@ -240,8 +267,8 @@ impl SledStore {
             Some(_) => {}
             None => {
                 trees
-                    .meta
-                    .insert(FORMAT, &be(FORMAT_VERSION))
+                    .log
+                    .insert(prefixed(META, FORMAT), &be(FORMAT_VERSION))
                     .map_err(storage)?;
                 db.flush().map_err(storage)?;
             }
@@ -293,12 +320,12 @@ impl SledStore {
     /// Names of the streams that start with `prefix`, in order.
     pub fn stream_ids(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         self.trees
-            .heads
-            .scan_prefix(prefix.as_bytes())
+            .log
+            .scan_prefix(prefixed(STREAM_HEAD, prefix.as_bytes()))
             .keys()
             .map(|k| {
                 k.map_err(storage)
-                    .and_then(|k| String::from_utf8(k.to_vec()).map_err(storage))
+                    .and_then(|k| String::from_utf8(k[1..].to_vec()).map_err(storage))
             })
             .collect()
     }
@@ -343,7 +370,7 @@ impl EventStore for SledStore {
         let start = stream_key(stream, from_version.max(1));
         let end = stream_key(stream, u64::MAX);
         self.trees
-            .streams
+            .log
             .range(start..=end)
             .take(limit)
             .map(|kv| {
@@ -354,14 +381,15 @@ impl EventStore for SledStore {
     }
 
     fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let start = be(after.saturating_add(1));
+        let start = event_key(after.saturating_add(1));
+        let end = event_key(u64::MAX);
         self.trees
-            .events
-            .range(start..)
+            .log
+            .range(start..=end)
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv.map_err(storage)?;
-                self.trees.decode(from_be(&k)?, &v)
+                self.trees.decode(from_be(&k[1..])?, &v)
             })
             .collect()
     }
@@ -420,9 +448,9 @@ impl EventStore for SledStore {
             first_broken: Some(position),
             reason: Some(reason),
         };
-        for kv in self.trees.events.iter() {
+        for kv in self.trees.log.scan_prefix([EVENT]) {
             let (k, v) = kv.map_err(storage)?;
-            let position = from_be(&k)?;
+            let position = from_be(&k[1..])?;
             let expected_position = checked + 1;
             if position != expected_position {
                 return Ok(broken(
@@ -659,7 +687,12 @@ impl Writer {
         Outcome::Accepted(events, idem)
     }
 
-    fn persist(&self, outcomes: &[Outcome], head: &Head) -> Result<(), StoreError> {
+    fn persist(
+        &self,
+        outcomes: &[Outcome],
+        extra_keys: &[(String, IdemRecord)],
+        head: &Head,
+    ) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
         if self
             .faults
@@ -682,37 +715,32 @@ impl Writer {
         let idems: Vec<(String, Vec<u8>)> = outcomes
             .iter()
             .filter_map(|o| match o {
-                Outcome::Accepted(_, Some((k, r))) => {
-                    Some(serde_json::to_vec(r).map(|b| (k.clone(), b)))
-                }
+                Outcome::Accepted(_, Some((k, r))) => Some((k, r)),
                 _ => None,
             })
+            .chain(extra_keys.iter().map(|(k, r)| (k, r)))
+            .map(|(k, r)| serde_json::to_vec(r).map(|b| (k.clone(), b)))
             .collect::<Result<_, _>>()
             .map_err(storage)?;
-        let result: Result<(), TransactionError<()>> =
-            (&t.events, &t.streams, &t.heads, &t.idempotency, &t.meta).transaction(
-                |(events, streams, heads, idempotency, meta)| {
-                    for (position, bytes) in &encoded {
-                        events.insert(&be(*position), bytes.as_slice())?;
-                    }
-                    for o in outcomes {
-                        if let Outcome::Accepted(evs, _) = o {
-                            for e in evs {
-                                streams
-                                    .insert(stream_key(&e.stream, e.version), &be(e.position))?;
-                                heads.insert(e.stream.as_bytes(), &be(e.version))?;
-                            }
-                        }
-                    }
-                    for (k, v) in &idems {
-                        idempotency.insert(k.as_bytes(), v.as_slice())?;
-                    }
-                    meta.insert(HEAD_POSITION, &be(head.position))?;
-                    meta.insert(HEAD_HASH, head.hash.as_bytes())?;
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
-            );
-        result.map_err(|e| storage(format!("transaction failed: {e:?}")))
+        let mut batch = sled::Batch::default();
+        for (position, bytes) in encoded {
+            batch.insert(event_key(position), bytes);
+        }
+        for o in outcomes {
+            if let Outcome::Accepted(evs, _) = o {
+                for e in evs {
+                    batch.insert(stream_key(&e.stream, e.version), &be(e.position));
+                    batch.insert(prefixed(STREAM_HEAD, e.stream.as_bytes()), &be(e.version));
+                }
+            }
+        }
+        for (k, v) in idems {
+            batch.insert(prefixed(IDEM, k.as_bytes()), v);
+        }
+        batch.insert(prefixed(META, HEAD_POSITION), &be(head.position));
+        batch.insert(prefixed(META, HEAD_HASH), head.hash.as_bytes());
+        // One tree, one batch: atomic, and far cheaper than a multi-tree transaction.
+        t.log.apply_batch(batch).map_err(storage)
     }
 
     /// Checks that `events` continue this log's chain exactly, then writes them in one
@@ -768,16 +796,7 @@ impl Writer {
             return Ok(head);
         }
         let outcome = [Outcome::Accepted(events, None)];
-        let persisted = self.persist(&outcome, &head).and_then(|()| {
-            keys.iter().try_for_each(|(k, r)| {
-                let bytes = serde_json::to_vec(r).map_err(storage)?;
-                self.trees
-                    .idempotency
-                    .insert(k.as_bytes(), bytes)
-                    .map(|_| ())
-                    .map_err(storage)
-            })
-        });
+        let persisted = self.persist(&outcome, &keys, &head);
         match persisted {
             Ok(()) => {
                 self.trees.db.flush_async().await.map_err(storage)?;
@@ -801,7 +820,7 @@ impl Writer {
         let (outcomes, new_head) = self.plan(&batch);
         let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Accepted(..)));
         let durable = if wrote {
-            match self.persist(&outcomes, &new_head) {
+            match self.persist(&outcomes, &[], &new_head) {
                 Ok(()) => self
                     .trees
                     .db

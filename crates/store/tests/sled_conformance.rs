@@ -67,9 +67,10 @@ async fn fill(path: &std::path::Path) -> (u64, String) {
 /// the record still decodes and only the hash chain can tell.
 fn tamper(path: &std::path::Path, position: u64) {
     let db = sled::open(path).unwrap();
-    let events = db.open_tree("events").unwrap();
-    let key = position.to_be_bytes();
-    let mut bytes = events.get(key).unwrap().unwrap().to_vec();
+    // The log tree: `e` followed by the big-endian position (see sled_log.rs).
+    let events = db.open_tree("log").unwrap();
+    let key = [&[b'e'][..], &position.to_be_bytes()].concat();
+    let mut bytes = events.get(&key).unwrap().unwrap().to_vec();
     let at = bytes
         .windows(4)
         .position(|w| w == b"\"i\":")
