@@ -84,6 +84,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub webhooks: outbox::WebhookConfig,
+    /// Live unit views as JSON, by serial, with the stream version they were made at.
+    pub unit_json: std::sync::RwLock<std::collections::HashMap<String, (u64, web::Bytes)>>,
 }
 
 impl AppState {
@@ -143,6 +145,7 @@ impl AppState {
             clock,
             limits,
             webhooks: outbox::WebhookConfig::default(),
+            unit_json: Default::default(),
         })
     }
 }

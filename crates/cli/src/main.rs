@@ -323,6 +323,22 @@ async fn serve(s: Settings) -> Result<i32, String> {
         .await
         .map_err(|e| format!("cannot start: {e}"))?;
     let state = actix_web::web::Data::new(state);
+    // Projection checkpoints are written off the request path.
+    let checkpoints = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let s = checkpoints.clone();
+            let saved = tokio::task::spawn_blocking(move || {
+                s.projector.checkpoint_if_due(s.store.as_ref())
+            })
+            .await;
+            if let Ok(Err(e)) = saved {
+                tracing::warn!(error = %e, "could not save the projection checkpoint");
+            }
+        }
+    });
     // Webhook deliveries run beside the API, woken by every commit.
     tokio::spawn(repairledger_api::outbox::run(
         state.clone(),
