@@ -214,8 +214,8 @@ pub async fn execute(
             return Err(ApiError::VersionMismatch { expected, current });
         }
     }
-    let policy = state.policy.clone();
-    let ctx = Ctx::new(&meta.actor, meta.at, &policy);
+    let policy = &state.policy;
+    let ctx = Ctx::new(&meta.actor, meta.at, policy);
     let mut attempt = 0;
     let result = loop {
         attempt += 1;

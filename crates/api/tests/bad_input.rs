@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::{call, TestApp};
+use common::{call, open_body, TestApp};
 use serde_json::{json, Value};
-
-fn open_body() -> Value {
-    json!({
-        "return_id": "R-1",
-        "mode": "carried",
-        "customer": {"customer_id": "C-1", "name": "Plant"},
-        "product": {"model": "RD-40", "production_date": "2025-09-01", "warranty_end": "2027-09-01"},
-        "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
-                 "filled_by": "li.fr", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": null, "customer_due_date": null
-    })
-}
 
 async fn raw(
     app: &TestApp,
@@ -47,13 +35,13 @@ async fn malformed_unknown_wrong_typed_and_oversized_bodies_are_refused_without_
     let app = TestApp::new().await;
     let head = app.head();
     let path = "/v1/units/SN-1/returns";
-    let mut unknown = open_body();
+    let mut unknown = open_body("R-1");
     unknown["surprise"] = json!(1);
-    let mut wrong_type = open_body();
+    let mut wrong_type = open_body("R-1");
     wrong_type["mode"] = json!(7);
-    let mut bad_enum = open_body();
+    let mut bad_enum = open_body("R-1");
     bad_enum["mode"] = json!("teleported");
-    let mut long = open_body();
+    let mut long = open_body("R-1");
     long["form"]["fault_symptoms"] = json!("x".repeat(5000));
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
     let cases: Vec<(&str, String, &str, u16, &str)> = vec![
@@ -134,7 +122,7 @@ async fn authentication_roles_unknown_resources_and_headers_are_checked() {
     let app = TestApp::new().await;
     let svc = app.service().await;
     let head = app.head();
-    let body = open_body();
+    let body = open_body("R-1");
     let cases: Vec<Case> = vec![
         (
             "no token",
@@ -258,7 +246,7 @@ async fn business_time_is_bounded() {
     let svc = app.service().await;
     let head = app.head();
     for at in ["2026-03-02T09:00:00Z", "2025-01-01T00:00:00Z"] {
-        let mut b = open_body();
+        let mut b = open_body("R-1");
         b["occurred_at"] = json!(at);
         let (s, resp, _) = call(
             &svc,
@@ -291,7 +279,7 @@ async fn an_idempotent_retry_returns_the_original_response_and_a_changed_body_is
             Some("li.fr"),
             "POST",
             "/v1/units/SN-1/returns",
-            Some(&open_body()),
+            Some(&open_body("R-1")),
             &key,
         ),
     )
@@ -304,7 +292,7 @@ async fn an_idempotent_retry_returns_the_original_response_and_a_changed_body_is
             Some("li.fr"),
             "POST",
             "/v1/units/SN-1/returns",
-            Some(&open_body()),
+            Some(&open_body("R-1")),
             &key,
         ),
     )
@@ -315,7 +303,7 @@ async fn an_idempotent_retry_returns_the_original_response_and_a_changed_body_is
         "the retry answers exactly the original"
     );
     assert_eq!(app.head(), head, "the retry appended nothing");
-    let mut changed = open_body();
+    let mut changed = open_body("R-1");
     changed["return_id"] = json!("R-2");
     let (s3, problem, _) = call(
         &svc,
@@ -348,7 +336,7 @@ async fn concurrent_retries_with_one_key_append_once() {
                 Some("li.fr"),
                 "POST",
                 "/v1/units/SN-2/returns",
-                Some(&open_body()),
+                Some(&open_body("R-1")),
                 &key,
             ),
         )

@@ -4,19 +4,8 @@
 
 mod common;
 
-use common::{call, TestApp};
-use serde_json::{json, Value};
-
-fn open_body(return_id: &str) -> Value {
-    json!({
-        "return_id": return_id, "mode": "carried",
-        "customer": {"customer_id": "C-1", "name": "Plant"},
-        "product": {"model": "RD-40", "production_date": "2025-09-01", "warranty_end": "2027-09-01"},
-        "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
-                 "filled_by": "li.fr", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": null, "customer_due_date": null
-    })
-}
+use common::{call, open_body, TestApp};
+use serde_json::Value;
 
 #[actix_web::test]
 async fn an_io_error_during_append_is_a_503_and_appends_nothing() {

@@ -2,20 +2,9 @@
 
 mod common;
 
-use common::{call, TestApp};
+use common::{call, open_body, TestApp};
 use repairledger_store::{export, EventStore};
 use serde_json::{json, Value};
-
-fn open_body(return_id: &str) -> Value {
-    json!({
-        "return_id": return_id, "mode": "carried",
-        "customer": {"customer_id": "C-1", "name": "Plant"},
-        "product": {"model": "RD-40", "production_date": "2025-09-01", "warranty_end": "2027-09-01"},
-        "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
-                 "filled_by": "li.fr", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": null, "customer_due_date": null
-    })
-}
 
 /// Opens returns for `n` units: positions 2.. (1 is the policy), two events each.
 async fn open_units<S>(app: &TestApp, svc: &S, from: usize, n: usize)

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use common::{call, TestApp};
+use common::{call, open_body, TestApp};
 use serde_json::{json, Value};
 
 #[derive(Default)]
@@ -57,17 +57,6 @@ async fn start_receiver() -> (web::Data<Receiver>, u16) {
     (r, port)
 }
 
-fn open_body() -> Value {
-    json!({
-        "return_id": "R-1", "mode": "carried",
-        "customer": {"customer_id": "C-1", "name": "Plant"},
-        "product": {"model": "RD-40", "production_date": "2025-09-01", "warranty_end": "2027-09-01"},
-        "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
-                 "filled_by": "li.fr", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": null, "customer_due_date": null
-    })
-}
-
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..400 {
         if done() {
@@ -110,7 +99,7 @@ async fn deliveries_are_signed_in_order_retried_and_dead_lettered() {
         let path = format!("/v1/units/SN-{i}/returns");
         let (s, b, _) = call(
             &svc,
-            app.request(Some("li.fr"), "POST", &path, Some(&open_body()), &[]),
+            app.request(Some("li.fr"), "POST", &path, Some(&open_body("R-1")), &[]),
         )
         .await;
         assert_eq!(s, 200, "{b}");
@@ -232,7 +221,7 @@ async fn deliveries_are_signed_in_order_retried_and_dead_lettered() {
             Some("li.fr"),
             "POST",
             "/v1/units/SN-9/returns",
-            Some(&open_body()),
+            Some(&open_body("R-1")),
             &[],
         ),
     )

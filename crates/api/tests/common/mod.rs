@@ -166,3 +166,15 @@ where
     };
     (status, body, content_type)
 }
+
+/// The body that opens a carried return on a unit never seen before.
+pub fn open_body(return_id: &str) -> Value {
+    serde_json::json!({
+        "return_id": return_id, "mode": "carried",
+        "customer": {"customer_id": "C-1", "name": "Plant"},
+        "product": {"model": "RD-40", "production_date": "2025-09-01", "warranty_end": "2027-09-01"},
+        "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
+                 "filled_by": "li.fr", "unverifiable_reason": null},
+        "customer_signature": null, "receiver_returned_at": null, "customer_due_date": null
+    })
+}
