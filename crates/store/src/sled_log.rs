@@ -521,34 +521,46 @@ enum Outcome {
 }
 
 impl Writer {
+    /// The writer loop, pipelined one batch deep: while batch N's flush is in flight, batch N+1
+    /// is planned and applied; N is acknowledged only when its own flush has returned.
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        let mut stop: Option<oneshot::Sender<()>> = None;
-        while let Some(first) = rx.recv().await {
+        let mut inflight: Option<Staged> = None;
+        loop {
             let mut batch = Vec::new();
-            match first {
-                Msg::Append(c, r) => batch.push((c, r)),
-                Msg::Import(events, r) => {
-                    let _ = r.send(self.import(events).await);
-                    continue;
+            let mut import = None;
+            let mut stop = None;
+            if inflight.is_none() {
+                match rx.recv().await {
+                    None => return,
+                    Some(Msg::Append(c, r)) => batch.push((c, r)),
+                    Some(Msg::Import(events, r)) => import = Some((events, r)),
+                    Some(Msg::Shutdown(done)) => stop = Some(done),
                 }
-                Msg::Shutdown(done) => stop = Some(done),
             }
-            while stop.is_none() && batch.len() < self.max_batch {
+            while stop.is_none() && import.is_none() && batch.len() < self.max_batch {
                 match rx.try_recv() {
                     Ok(Msg::Append(c, r)) => batch.push((c, r)),
-                    Ok(Msg::Import(events, r)) => {
-                        // Keep the order: what was queued before the import lands first.
-                        self.write(std::mem::take(&mut batch)).await;
-                        let _ = r.send(self.import(events).await);
-                    }
+                    Ok(Msg::Import(events, r)) => import = Some((events, r)),
                     Ok(Msg::Shutdown(done)) => stop = Some(done),
                     Err(_) => break,
                 }
             }
-            if !batch.is_empty() {
-                self.write(batch).await;
+            let staged = (!batch.is_empty()).then(|| self.stage(batch));
+            if let Some(previous) = inflight.take() {
+                self.settle(previous).await;
             }
-            if let Some(done) = stop.take() {
+            inflight = staged;
+            if import.is_none() && stop.is_none() {
+                continue;
+            }
+            // Imports and shutdown see everything before them settled.
+            if let Some(previous) = inflight.take() {
+                self.settle(previous).await;
+            }
+            if let Some((events, r)) = import {
+                let _ = r.send(self.import(events).await);
+            }
+            if let Some(done) = stop {
                 // Answer whatever is still queued, then stop: nothing is left half-done.
                 rx.close();
                 while let Ok(msg) = rx.try_recv() {
@@ -813,36 +825,58 @@ impl Writer {
         }
     }
 
-    async fn write(&mut self, batch: Vec<(Box<Commit>, Reply)>) {
-        if batch.is_empty() {
-            return;
-        }
+    /// Plans and applies a batch (not yet durable) and starts its flush. The head moves on at
+    /// once so the next batch chains onto this one.
+    fn stage(&mut self, batch: Vec<(Box<Commit>, Reply)>) -> Staged {
         let (outcomes, new_head) = self.plan(&batch);
         let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Accepted(..)));
-        let durable = if wrote {
-            match self.persist(&outcomes, &[], &new_head) {
-                Ok(()) => self
-                    .trees
-                    .db
-                    .flush_async()
-                    .await
-                    .map(|_| ())
-                    .map_err(storage),
-                Err(e) => Err(e),
+        let mut flush = None;
+        let mut applied = Ok(());
+        if wrote {
+            applied = self.persist(&outcomes, &[], &new_head);
+            if applied.is_ok() {
+                self.head = new_head.clone();
+                let db = self.trees.db.clone();
+                flush = Some(tokio::spawn(async move { db.flush_async().await }));
             }
-        } else {
-            Ok(())
+        }
+        Staged {
+            batch,
+            outcomes,
+            head: new_head,
+            applied,
+            flush,
+        }
+    }
+
+    /// Waits for a staged batch's flush, then answers its callers: nothing is acknowledged
+    /// before it is durable.
+    async fn settle(&mut self, staged: Staged) {
+        let Staged {
+            batch,
+            outcomes,
+            head,
+            applied,
+            flush,
+        } = staged;
+        let durable = match (applied, flush) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(f)) => match f.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(storage(e)),
+                Err(e) => Err(storage(e)),
+            },
         };
-        match durable {
+        match &durable {
             Ok(()) => {
-                self.head = new_head;
-                if wrote {
-                    self.head_tx.send_replace(self.head.position);
+                if head.position > *self.head_tx.borrow() && head.position <= self.head.position {
+                    self.head_tx.send_replace(head.position);
                 }
             }
-            Err(ref e) => {
+            Err(e) => {
                 tracing::error!(error = %e, "append batch failed; nothing acknowledged");
-                // What is on disk is the truth again.
+                // What the log holds is the truth again.
                 if let Ok(h) = self.trees.head() {
                     self.head = h;
                 }
@@ -871,4 +905,22 @@ impl Writer {
             let _ = reply.send(answer);
         }
     }
+
+    /// Stages and settles one batch, unpipelined.
+    async fn write(&mut self, batch: Vec<(Box<Commit>, Reply)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let staged = self.stage(batch);
+        self.settle(staged).await;
+    }
+}
+
+/// A batch applied to sled whose flush may still be running.
+struct Staged {
+    batch: Vec<(Box<Commit>, Reply)>,
+    outcomes: Vec<Outcome>,
+    head: Head,
+    applied: Result<(), StoreError>,
+    flush: Option<tokio::task::JoinHandle<sled::Result<usize>>>,
 }
