@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,31 @@ impl Drop for WriterGuard {
 
 fn storage(e: impl std::fmt::Display) -> StoreError {
     StoreError::Storage(e.to_string())
+}
+
+/// How long `open` waits for a file lock still held by a store that was just dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the sled files. sled 0.34's I/O threads may hold the file lock for a moment after the
+/// last handle is dropped, so a reopen right after `shutdown` waits a bounded while instead of
+/// failing; a log held by another live process still fails once `LOCK_WAIT` has passed.
+fn open_db(config: &SledStoreConfig) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(&config.path)
+            .temporary(config.temporary)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.map_err(storage),
+        }
+    }
 }
 
 fn be(n: u64) -> [u8; 8] {
@@ -246,11 +272,7 @@ impl SledStore {
     /// Opens (or creates) the log. Must be called inside a tokio runtime: the writer is a task.
     /// Refuses to open a log whose tail does not verify, naming the position.
     pub fn open(config: SledStoreConfig) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(&config.path)
-            .temporary(config.temporary)
-            .open()
-            .map_err(storage)?;
+        let db = open_db(&config)?;
         let open = |name: &str| db.open_tree(name).map_err(storage);
         let trees = Trees {
             log: open("log")?,

@@ -63,10 +63,25 @@ async fn fill(path: &std::path::Path) -> (u64, String) {
     (head.position, head.hash)
 }
 
+/// Opens the sled files directly, waiting (bounded) for the lock: sled's background threads
+/// may hold it for a moment after the store's last handle is gone.
+fn open_raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot open the sled files: {e}"),
+        }
+    }
+}
+
 /// Changes exactly one byte of one stored event in the sled files: a digit of its payload, so
 /// the record still decodes and only the hash chain can tell.
 fn tamper(path: &std::path::Path, position: u64) {
-    let db = sled::open(path).unwrap();
+    let db = open_raw(path);
     // The log tree: `e` followed by the big-endian position (see sled_log.rs).
     let events = db.open_tree("log").unwrap();
     let key = [&[b'e'][..], &position.to_be_bytes()].concat();
