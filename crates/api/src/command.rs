@@ -142,6 +142,18 @@ fn check_sizes(v: &serde_json::Value, path: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A page size: `limit` (default 100) within 1..=`max`.
+pub fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::MalformedRequest(format!(
+            "limit must be 1..={max}"
+        )))
+    }
+}
+
 /// Ids become stream names and URL segments: letters, digits, `.`, `_`, `-`; 1 to 64 characters.
 pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()

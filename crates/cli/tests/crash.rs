@@ -112,19 +112,28 @@ async fn load(
     acked
 }
 
+/// GETs a JSON document as the auditor.
+async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth("dev-token-auditor-readonly")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn all_events(client: &reqwest::Client, base: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let page: Value = client
-            .get(format!("{base}/v1/events?after={after}&limit=1000"))
-            .bearer_auth("dev-token-auditor-readonly")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = get_json(
+            client,
+            &format!("{base}/v1/events?after={after}&limit=1000"),
+        )
+        .await;
         let events = page["events"].as_array().unwrap().clone();
         if events.is_empty() {
             return out;
@@ -173,15 +182,7 @@ async fn no_acknowledged_event_is_lost_across_kill_9() {
                 "cycle {cycle}: position {position} changed"
             );
         }
-        let verify: Value = client
-            .get(format!("{base}/v1/audit/verify"))
-            .bearer_auth("dev-token-auditor-readonly")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let verify: Value = get_json(&client, &format!("{base}/v1/audit/verify")).await;
         assert_eq!(verify["intact"], json!(true), "cycle {cycle}: {verify}");
 
         // Load, then SIGKILL at a pseudo-random moment while requests are in flight.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::command::envelopes;
+use crate::command::{envelopes, page_limit};
 use crate::dto::{EventEnvelope, EventPage};
 use crate::problem::ApiError;
 use crate::AppState;
@@ -129,10 +129,7 @@ pub async fn list_events(
     q: Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::MalformedRequest("limit must be 1..=1000".into()));
-    }
+    let limit = page_limit(q.limit, 1000)?;
     let head = state.store.head()?.position;
     let (events, next_after) = scan(state.store.as_ref(), after, limit, &Filter::of(&q))?;
     Ok(HttpResponse::Ok().json(EventPage {
@@ -174,10 +171,7 @@ pub async fn stream_events(
     stream: Path<String>,
     q: Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::MalformedRequest("limit must be 1..=1000".into()));
-    }
+    let limit = page_limit(q.limit, 1000)?;
     let version = state
         .store
         .stream_version(&stream)?

@@ -11,7 +11,7 @@ use repairledger_projections::{
 };
 
 use crate::auth::{Caller, Person};
-use crate::command::{check_id, envelopes};
+use crate::command::{check_id, envelopes, page_limit};
 use crate::dto::*;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -128,10 +128,7 @@ pub async fn list_units(
     _caller: Caller,
     q: Query<UnitListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::MalformedRequest("limit must be 1..=500".into()));
-    }
+    let limit = page_limit(q.limit, 500)?;
     let zone = match &q.zone {
         Some(z) => Some(
             Zone::parse(z)
