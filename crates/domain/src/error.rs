@@ -96,6 +96,62 @@ pub enum DomainError {
     YoungUnitGoesToDevelopment,
     #[error("repair plan: {0}")]
     Plan(#[from] PlanError),
+    #[error("no service request {request_id}")]
+    ServiceRequestNotFound { request_id: String },
+    #[error("{person_id} is not in the service dept: requests are relayed to after-sales")]
+    NotServiceDept { person_id: String },
+    #[error("work on a competitor's product needs the general manager's approval first")]
+    CompetitorWorkNotApproved,
+    #[error("warranty must be decided first")]
+    WarrantyNotDecided,
+    #[error("the service is free (in warranty, no misuse): there is nothing to quote")]
+    QuoteNotNeeded,
+    #[error("no quote has been issued")]
+    NoQuote,
+    #[error("chargeable service: the customer must confirm the quote, or the general manager approve service without the fee, before departure")]
+    FeeNotSettled,
+    #[error("the solution does not call for service on site")]
+    OnSiteNotPlanned,
+    #[error("{person_id} is not on the team (the lead records the trip)")]
+    NotOnTeam { person_id: String },
+    #[error(
+        "the customer has not signed the feedback form: finished work is not left before that"
+    )]
+    CustomerFeedbackMissing,
+    #[error("borrowed part {part_no} is not fully accounted for (used + unused + damaged must equal what was borrowed)")]
+    PartsNotAccountedFor { part_no: String },
+    #[error("the trip report is not filed yet")]
+    TripReportMissing,
+    #[error("the {timer} clock is already paused")]
+    ClockAlreadyPaused { timer: &'static str },
+    #[error("the {timer} clock is not paused")]
+    ClockNotPaused { timer: &'static str },
+    #[error("no {timer} timer is running for this request")]
+    NoRunningTimer { timer: &'static str },
+    #[error("unit {serial} has no open return {return_id}")]
+    ReturnNotOpen { serial: String, return_id: String },
+    #[error("the engineers are still away from the factory")]
+    TeamStillAway,
+    #[error("borrowed parts are not returned yet")]
+    PartsOutstanding,
+    #[error("the margin {margin_bp} bp is below the policy minimum {min_bp} bp")]
+    MarginBelowMinimum { margin_bp: i64, min_bp: i64 },
+    #[error("{breach_id} is not a breach (met, still running, or unknown)")]
+    NoBreach { breach_id: String },
+    #[error("the amount {amount_minor:?} is outside the policy range {min_minor}..={max_minor}")]
+    PenaltyOutOfRange {
+        amount_minor: Option<i64>,
+        min_minor: i64,
+        max_minor: i64,
+    },
+    #[error("this rule's amount is fixed by the policy: {expected_minor}")]
+    PenaltyAmountFixed { expected_minor: i64 },
+    #[error("breach {penalty_id} is already assessed")]
+    PenaltyAlreadyAssessed { penalty_id: String },
+    #[error("penalty {penalty_id} is already waived")]
+    PenaltyAlreadyWaived { penalty_id: String },
+    #[error("no penalty {penalty_id}")]
+    PenaltyNotFound { penalty_id: String },
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 }
@@ -166,6 +222,31 @@ impl DomainError {
                 PlanError::WrongStatus { .. } => "plan-wrong-status",
                 PlanError::AmendmentReasonRequired => "amendment-reason-required",
             },
+            ServiceRequestNotFound { .. } => "service-request-not-found",
+            NotServiceDept { .. } => "not-service-dept",
+            CompetitorWorkNotApproved => "competitor-work-not-approved",
+            WarrantyNotDecided => "warranty-not-decided",
+            QuoteNotNeeded => "quote-not-needed",
+            NoQuote => "no-quote",
+            FeeNotSettled => "fee-not-settled",
+            OnSiteNotPlanned => "on-site-not-planned",
+            NotOnTeam { .. } => "not-on-team",
+            CustomerFeedbackMissing => "customer-feedback-missing",
+            PartsNotAccountedFor { .. } => "parts-not-accounted-for",
+            TripReportMissing => "trip-report-missing",
+            ClockAlreadyPaused { .. } => "clock-already-paused",
+            ClockNotPaused { .. } => "clock-not-paused",
+            NoRunningTimer { .. } => "no-running-timer",
+            ReturnNotOpen { .. } => "return-not-open",
+            TeamStillAway => "team-still-away",
+            PartsOutstanding => "parts-outstanding",
+            MarginBelowMinimum { .. } => "margin-below-minimum",
+            NoBreach { .. } => "no-breach",
+            PenaltyOutOfRange { .. } => "penalty-out-of-range",
+            PenaltyAmountFixed { .. } => "penalty-amount-fixed",
+            PenaltyAlreadyAssessed { .. } => "penalty-already-assessed",
+            PenaltyAlreadyWaived { .. } => "penalty-already-waived",
+            PenaltyNotFound { .. } => "penalty-not-found",
             InvalidInput { .. } => "invalid-input",
         }
     }
@@ -173,9 +254,16 @@ impl DomainError {
     pub fn kind(&self) -> ErrorKind {
         use DomainError::*;
         match self {
-            RoleNotPermitted { .. } | NotCustodian { .. } | NotHandoverRecipient { .. } => {
-                ErrorKind::Forbidden
-            }
+            RoleNotPermitted { .. }
+            | NotCustodian { .. }
+            | NotHandoverRecipient { .. }
+            | NotOnTeam { .. } => ErrorKind::Forbidden,
+            ServiceRequestNotFound { .. } | PenaltyNotFound { .. } => ErrorKind::NotFound,
+            ClockAlreadyPaused { .. }
+            | ClockNotPaused { .. }
+            | TeamStillAway
+            | PenaltyAlreadyAssessed { .. }
+            | PenaltyAlreadyWaived { .. } => ErrorKind::Conflict,
             HandoverPending { .. }
             | ReturnAlreadyOpen { .. }
             | UnitNotAtCustomer { .. }
@@ -225,6 +313,31 @@ impl DomainError {
             SpareNotSuitableForStock { .. } => "domain.md §1 rule 12: return to stock (退库)",
             AlreadyInZone { .. } => "domain.md §1 rule 15: a unit is in at most one zone",
             StepOutOfOrder { .. } => "domain.md §1: the return-for-repair process",
+            ServiceRequestNotFound { .. } | NotServiceDept { .. } => {
+                "domain.md §2 (seed 000 part 3 art. 7.1.3): relay to the service dept"
+            }
+            CompetitorWorkNotApproved => "domain.md §2: competitors' products, only approved work",
+            WarrantyNotDecided | QuoteNotNeeded | NoQuote | FeeNotSettled => {
+                "domain.md §2 (seed 000 part 3 art. 7.2.2, 7.2.4): warranty first, quote and confirmation out of warranty"
+            }
+            MarginBelowMinimum { .. } => "domain.md §2: fees, competitors' work at the minimum margin",
+            OnSiteNotPlanned | NotOnTeam { .. } => "domain.md §2: on-site service",
+            CustomerFeedbackMissing => {
+                "domain.md §2 (seed 000 part 3 art. 7.2.6): the customer signs before the engineers leave"
+            }
+            PartsNotAccountedFor { .. } | PartsOutstanding => {
+                "domain.md §2 (seed 000 part 3 art. 7.2.7): borrowed parts returned and re-inspected"
+            }
+            TripReportMissing => "domain.md §2 (seed 000 part 3 art. 7.2.7): trip report, then the manager's check",
+            ClockAlreadyPaused { .. } | ClockNotPaused { .. } | NoRunningTimer { .. } => {
+                "domain.md §2: a clock may be paused with a recorded reason"
+            }
+            ReturnNotOpen { .. } => "domain.md §2: a request not fixable on site becomes a return for repair",
+            TeamStillAway => "domain.md §2: closing a service request",
+            NoBreach { .. } | PenaltyOutOfRange { .. } | PenaltyAmountFixed { .. }
+            | PenaltyAlreadyAssessed { .. } | PenaltyAlreadyWaived { .. } | PenaltyNotFound { .. } => {
+                "domain.md §1 rule 17 and §2: penalties within the policy's scale; the general manager may waive"
+            }
             InvalidInput { .. } => "request validation",
         }
     }
@@ -269,5 +382,30 @@ pub const CODES: &[&str] = &[
     "plan-duplicate-unit",
     "plan-wrong-status",
     "amendment-reason-required",
+    "service-request-not-found",
+    "not-service-dept",
+    "competitor-work-not-approved",
+    "warranty-not-decided",
+    "quote-not-needed",
+    "no-quote",
+    "fee-not-settled",
+    "on-site-not-planned",
+    "not-on-team",
+    "customer-feedback-missing",
+    "parts-not-accounted-for",
+    "trip-report-missing",
+    "clock-already-paused",
+    "clock-not-paused",
+    "no-running-timer",
+    "return-not-open",
+    "team-still-away",
+    "parts-outstanding",
+    "margin-below-minimum",
+    "no-breach",
+    "penalty-out-of-range",
+    "penalty-amount-fixed",
+    "penalty-already-assessed",
+    "penalty-already-waived",
+    "penalty-not-found",
     "invalid-input",
 ];

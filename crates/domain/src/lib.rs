@@ -5,10 +5,15 @@
 //! Architecture invariant: this crate knows nothing of HTTP, sled, utoipa or the wall clock.
 
 pub mod actor;
+pub mod calendar;
 pub mod error;
+pub mod fees;
+pub mod penalty;
 pub mod plan;
 pub mod policy;
 pub mod production;
+pub mod service;
+pub mod sla;
 pub mod unit;
 
 pub use actor::{Actor, Role};
@@ -25,6 +30,13 @@ pub mod streams {
     }
     pub fn production(order_id: &str) -> String {
         format!("production-{order_id}")
+    }
+    pub fn service(request_id: &str) -> String {
+        format!("service-{request_id}")
+    }
+    /// One stream per breach: a breach is assessed at most once.
+    pub fn penalty(breach_id: &str) -> String {
+        format!("penalty-{breach_id}")
     }
     pub const POLICY: &str = "policy";
 }

@@ -1,6 +1,10 @@
 //! The versioned policy: every number the regulations leave to the company. Never a constant in code.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::calendar::{Calendar, CalendarPolicy};
 
 /// A policy version. Its `version` is recorded in every event decided under it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -8,6 +12,81 @@ use serde::{Deserialize, Serialize};
 pub struct Policy {
     pub version: u32,
     pub returns: ReturnsPolicy,
+    /// Working hours, weekends and holidays for deadlines in working time.
+    pub calendar: CalendarPolicy,
+    /// Field service deadlines (domain.md §2).
+    pub service: ServicePolicy,
+    /// Rate tables for quotes (domain.md §2, out of warranty).
+    pub fees: FeesPolicy,
+    /// Penalty scales by rule name (`TimerRule` names, `unapproved_departure`, `unclear_record`).
+    pub penalties: BTreeMap<String, PenaltyScale>,
+}
+
+/// Field service deadlines. Hours are calendar hours unless the name says working hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePolicy {
+    pub relay_working_hours: u32,
+    pub contact_working_hours: u32,
+    pub consultation_answer_working_hours: u32,
+    pub solution_working_hours: u32,
+    /// On-site arrival by distance, nearest band first; the last band has no `up_to_km`.
+    pub on_site_bands: Vec<OnSiteBand>,
+    pub engineering_reply_hours: u32,
+    pub engineering_on_site_hours: u32,
+    pub departure_after_confirmation_hours: u32,
+    pub trip_report_working_days: u32,
+    pub parts_return_days: u32,
+    pub satisfaction_check_working_days: u32,
+    /// A running timer with at most this share (percent) of its budget left is "at risk".
+    pub at_risk_percent: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnSiteBand {
+    pub up_to_km: Option<u32>,
+    pub hours: u32,
+}
+
+/// Per-person, per-day travel rates, in minor units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayRates {
+    pub lodging_minor: i64,
+    pub meals_minor: i64,
+    pub allowance_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerDayByCategory {
+    pub own: DayRates,
+    pub own_via_agent: DayRates,
+    pub partner: DayRates,
+    pub competitor: DayRates,
+}
+
+/// Rates in basis points (1 % = 100 bp), so money never meets a float.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeesPolicy {
+    pub per_day: PerDayByCategory,
+    pub partner_parts_markup_bp: i64,
+    pub partner_parts_handling_fee_bp: i64,
+    pub competitor_min_margin_bp: i64,
+    pub engineering_markup_bp: i64,
+}
+
+/// What a breach of one rule costs the responsible person. `per_day_minor > 0`: that much per
+/// day late. Otherwise `min_minor == max_minor` is a fixed amount (per time, or per item), and a
+/// range is for the manager to judge within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PenaltyScale {
+    pub min_minor: i64,
+    pub max_minor: i64,
+    pub per_day_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,10 +180,93 @@ impl Policy {
                 "return_to_stock.min_value_minor must not be negative",
             ),
         ];
-        match checks.iter().find(|(ok, _)| !ok) {
-            Some((_, msg)) => Err(PolicyError::Invalid((*msg).to_string())),
-            None => Ok(()),
+        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(PolicyError::Invalid((*msg).to_string()));
         }
+        self.calendar.compile().map_err(PolicyError::Invalid)?;
+        let s = &self.service;
+        let bands = &s.on_site_bands;
+        let ordered = bands
+            .windows(2)
+            .all(|w| match (w[0].up_to_km, w[1].up_to_km) {
+                (Some(a), Some(b)) => a < b,
+                (Some(_), None) => true,
+                (None, _) => false,
+            });
+        if bands.is_empty() || !ordered || bands.last().and_then(|b| b.up_to_km).is_some() {
+            return Err(PolicyError::Invalid(
+                "service.on_site_bands: nearest first, the last without up_to_km".into(),
+            ));
+        }
+        if s.at_risk_percent > 100 {
+            return Err(PolicyError::Invalid(
+                "service.at_risk_percent is 0..=100".into(),
+            ));
+        }
+        let f = &self.fees;
+        let rates = [
+            &f.per_day.own,
+            &f.per_day.own_via_agent,
+            &f.per_day.partner,
+            &f.per_day.competitor,
+        ];
+        let bps = [
+            f.partner_parts_markup_bp,
+            f.partner_parts_handling_fee_bp,
+            f.competitor_min_margin_bp,
+            f.engineering_markup_bp,
+        ];
+        if rates
+            .iter()
+            .any(|r| r.lodging_minor < 0 || r.meals_minor < 0 || r.allowance_minor < 0)
+            || bps.iter().any(|b| !(0..=100_000).contains(b))
+        {
+            return Err(PolicyError::Invalid(
+                "fees: rates must be 0 or more, basis points 0..=100000".into(),
+            ));
+        }
+        for rule in crate::penalty::PenaltyRule::ALL {
+            let scale = self.penalties.get(rule.as_str()).ok_or_else(|| {
+                PolicyError::Invalid(format!("penalties.{} is missing", rule.as_str()))
+            })?;
+            if scale.min_minor < 0 || scale.max_minor < scale.min_minor || scale.per_day_minor < 0 {
+                return Err(PolicyError::Invalid(format!(
+                    "penalties.{}: 0 <= min_minor <= max_minor, per_day_minor >= 0",
+                    rule.as_str()
+                )));
+            }
+        }
+        if let Some(k) = self.penalties.keys().find(|k| {
+            !crate::penalty::PenaltyRule::ALL
+                .iter()
+                .any(|r| r.as_str() == k.as_str())
+        }) {
+            return Err(PolicyError::Invalid(format!("penalties.{k} names no rule")));
+        }
+        Ok(())
+    }
+
+    /// The working calendar (validated when the policy was parsed).
+    pub fn calendar(&self) -> Calendar {
+        self.calendar
+            .compile()
+            .expect("validated when the policy was parsed")
+    }
+
+    /// On-site arrival limit for a distance (§2).
+    pub fn on_site_hours(&self, distance_km: u32) -> u32 {
+        let bands = &self.service.on_site_bands;
+        bands
+            .iter()
+            .find(|b| b.up_to_km.is_none_or(|max| distance_km <= max))
+            .or(bands.last())
+            .map(|b| b.hours)
+            .unwrap_or(0)
+    }
+
+    /// The scale of a penalty rule (validated present).
+    pub fn penalty_scale(&self, rule: crate::penalty::PenaltyRule) -> PenaltyScale {
+        self.penalties[rule.as_str()]
     }
 
     /// Rule 1: is this description a placeholder that says nothing?
@@ -132,7 +294,7 @@ mod tests {
 
     #[test]
     fn it_should_refuse_an_unknown_field() {
-        let text = Policy::DEFAULT_TOML.replace("version = 1", "version = 1\nsurprise = 3");
+        let text = Policy::DEFAULT_TOML.replace("version = 2", "version = 2\nsurprise = 3");
         assert!(matches!(Policy::parse(&text), Err(PolicyError::Parse(_))));
     }
 
