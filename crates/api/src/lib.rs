@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod command;
 pub mod dto;
+pub mod field_dto;
 pub mod openapi;
 pub mod outbox;
 pub mod problem;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub webhooks: outbox::WebhookConfig,
+    /// Policies by version, parsed, for judging timers under the policy they started under.
+    pub policies: routes::sla::PolicyCache,
     /// Live unit views as JSON, by serial, with the stream version they were made at.
     pub unit_json: std::sync::RwLock<std::collections::HashMap<String, (u64, web::Bytes)>>,
 }
@@ -145,6 +148,7 @@ impl AppState {
             clock,
             limits,
             webhooks: outbox::WebhookConfig::default(),
+            policies: Default::default(),
             unit_json: Default::default(),
         })
     }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{feed, plans, reads, units, webhooks};
+use crate::routes::{feed, plans, reads, service, sla, units, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,13 +28,25 @@ use crate::routes::{feed, plans, reads, units, webhooks};
         reads::open_returns, reads::zones, reads::zone_ledger, reads::plans, reads::plan, reads::order,
         feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::anchors,
         webhooks::subscribe, webhooks::list, webhooks::get_one, webhooks::unsubscribe,
-        webhooks::dead_letters, webhooks::redeliver, reads::policy, reads::problems, reads::health
+        webhooks::dead_letters, webhooks::redeliver, reads::policy, reads::problems, reads::health,
+        service::receive, service::relay, service::contact, service::approve_competitor_work,
+        service::decide_warranty, service::answer_consultation, service::determine_solution,
+        service::issue_quote, service::confirm_quote, service::refuse_fee, service::approve_free_service,
+        service::depart, service::arrive, service::log_work, service::record_chase, service::sign_feedback,
+        service::approve_site_departure, service::leave_site, service::return_to_factory,
+        service::file_trip_report, service::return_parts, service::reinspect_parts,
+        service::confirm_satisfaction, service::pause_clock, service::resume_clock, service::escalate,
+        service::close, service::list, service::get_one,
+        sla::timers, sla::breaches, sla::assess_breach, sla::assess_unclear_record, sla::waive,
+        sla::list_penalties, sla::tallies, sla::get_one
     ),
     components(schemas(
         crate::problem::Problem,
         repairledger_domain::unit::UnitEvent,
         repairledger_domain::plan::PlanEvent,
-        repairledger_domain::production::ProductionEvent
+        repairledger_domain::production::ProductionEvent,
+        repairledger_domain::service::ServiceEvent,
+        repairledger_domain::penalty::PenaltyEvent
     )),
     modifiers(&Conventions),
     tags(
@@ -49,6 +61,9 @@ use crate::routes::{feed, plans, reads, units, webhooks};
         (name = "events", description = "The raw event log"),
         (name = "audit", description = "Tamper evidence, anchors, export"),
         (name = "webhooks", description = "Signed deliveries of the log to integrators"),
+        (name = "field service", description = "Field service requests: relay, warranty, quotes, on-site work, trip reports (domain.md §2)"),
+        (name = "sla", description = "Deadline timers judged at an instant, with pauses (domain.md §1 rules 3, 13, 14; §2)"),
+        (name = "penalties", description = "Breaches, penalties within the policy's scale, waivers and tallies (rule 17, §2)"),
     )
 )]
 pub struct ApiDoc;

@@ -42,6 +42,8 @@ pub enum ApiError {
     PlanNotFound(String),
     #[error("emergency production order {0} is not known")]
     OrderNotFound(String),
+    #[error("no breach {0}: see GET /v1/breaches")]
+    BreachNotFound(String),
     #[error("person {0} is not in the directory")]
     UnknownPerson(String),
     #[error("If-Match names version {expected}, the stream is at {current}")]
@@ -104,6 +106,7 @@ impl ApiError {
             ApiError::UnitNotFound(_) => "unit-not-found",
             ApiError::PlanNotFound(_) => "plan-not-found",
             ApiError::OrderNotFound(_) => "order-not-found",
+            ApiError::BreachNotFound(_) => "breach-not-found",
             ApiError::UnknownPerson(_) => "unknown-person",
             ApiError::VersionMismatch { .. } => "version-mismatch",
             ApiError::ConcurrentModification { .. } => "concurrent-modification",
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::UnitNotFound(_)
             | ApiError::PlanNotFound(_)
             | ApiError::OrderNotFound(_)
+            | ApiError::BreachNotFound(_)
             | ApiError::NotFound(_)
             | ApiError::NoSuchEndpoint => "Not found",
             ApiError::UnknownPerson(_) => "Unknown person",
@@ -189,6 +193,7 @@ impl ResponseError for ApiError {
             ApiError::UnitNotFound(_)
             | ApiError::PlanNotFound(_)
             | ApiError::OrderNotFound(_)
+            | ApiError::BreachNotFound(_)
             | ApiError::NotFound(_)
             | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ApiError::UnknownPerson(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -231,6 +236,7 @@ pub fn all_codes() -> Vec<&'static str> {
         "unit-not-found",
         "plan-not-found",
         "order-not-found",
+        "breach-not-found",
         "unknown-person",
         "version-mismatch",
         "concurrent-modification",

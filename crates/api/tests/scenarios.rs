@@ -207,6 +207,16 @@ async fn run(name: &str) -> Value {
         "zones": zones,
         "repair_plans": get("/v1/repair-plans".into()).await,
         "open_returns": get("/v1/returns".into()).await,
+        "service_requests": get("/v1/service-requests?limit=500".into()).await["items"],
+        // Judged at the scenario's last instant (the test clock).
+        "timers": get("/v1/timers?limit=1000".into()).await["items"],
+        "breaches": get("/v1/breaches".into()).await,
+        "penalties": get("/v1/penalties".into()).await,
+        "tallies": {
+            "person": get("/v1/penalties/tallies?by=person".into()).await,
+            "department": get("/v1/penalties/tallies?by=department".into()).await,
+            "month": get("/v1/penalties/tallies?by=month".into()).await,
+        },
         "log": log,
     })
 }
@@ -230,6 +240,9 @@ scenario!(two_strikes_no_fault);
 scenario!(emergency_spare);
 scenario!(bypass_attempt);
 scenario!(non_custodian_handover);
+scenario!(field_service_drill);
+scenario!(field_service_on_time);
+scenario!(return_deadlines);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;

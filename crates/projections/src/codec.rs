@@ -106,6 +106,8 @@ pub enum StreamKind {
     Unit,
     Plan,
     Production,
+    Service,
+    Penalty,
     Webhook,
     Policy,
     Other,
@@ -118,6 +120,10 @@ pub fn stream_kind(stream: &str) -> (StreamKind, &str) {
         (StreamKind::Plan, id)
     } else if let Some(id) = stream.strip_prefix("production-") {
         (StreamKind::Production, id)
+    } else if let Some(id) = stream.strip_prefix("service-") {
+        (StreamKind::Service, id)
+    } else if let Some(id) = stream.strip_prefix("penalty-") {
+        (StreamKind::Penalty, id)
     } else if let Some(id) = stream.strip_prefix("webhook-") {
         (StreamKind::Webhook, id)
     } else if stream == repairledger_domain::streams::POLICY {

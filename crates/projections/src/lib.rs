@@ -4,6 +4,7 @@
 //! never decides anything; rebuilding from position 0 gives byte-identical output.
 
 pub mod codec;
+pub mod field;
 pub mod integration;
 pub mod model;
 
@@ -11,11 +12,12 @@ use std::sync::RwLock;
 
 use repairledger_store::{Checkpoint, EventStore, StoreError};
 
+pub use field::*;
 pub use model::*;
 
 /// The checkpoint name in the store. Bump the suffix when `ReadModel`'s shape changes, so an old
 /// checkpoint is ignored and the model rebuilt.
-pub const CHECKPOINT: &str = "read_model.v2";
+pub const CHECKPOINT: &str = "read_model.v3";
 
 /// How many events are folded per read from the log.
 const PAGE: usize = 1024;

@@ -200,6 +200,20 @@ pub struct ReadModel {
     pub webhooks: BTreeMap<String, crate::integration::WebhookView>,
     /// Policy versions published to the log, by version: the TOML text.
     pub policies: BTreeMap<u32, String>,
+    /// Field service requests by id.
+    pub services: BTreeMap<String, crate::field::ServiceRequestView>,
+    /// Every SLA timer ever started, by timer id.
+    pub timers: BTreeMap<String, crate::field::TimerView>,
+    /// The running timer of each `{subject}|{rule}`.
+    pub open_timers: BTreeMap<String, String>,
+    /// How many timers each `{subject}|{rule}` has had (the `n` of timer ids).
+    pub timer_counts: BTreeMap<String, u32>,
+    /// Unapproved departures from a site, by breach id.
+    pub departures: BTreeMap<String, crate::field::UnapprovedDeparture>,
+    /// Penalties by id (the breach id).
+    pub penalties: BTreeMap<String, crate::field::PenaltyView>,
+    /// Service requests escalated to a return, by unit serial.
+    pub service_links: BTreeMap<String, Vec<String>>,
 }
 
 impl ReadModel {
@@ -241,6 +255,14 @@ impl ReadModel {
             StreamKind::Unit => self.apply_unit(id, e, &decode::<UnitEvent>(e)?),
             StreamKind::Plan => self.apply_plan(id, e, &decode::<PlanEvent>(e)?),
             StreamKind::Production => self.apply_order(id, e, &decode::<ProductionEvent>(e)?),
+            StreamKind::Service => self.apply_service(
+                id,
+                e,
+                &decode::<repairledger_domain::service::ServiceEvent>(e)?,
+            ),
+            StreamKind::Penalty => {
+                self.apply_penalty(e, &decode::<repairledger_domain::penalty::PenaltyEvent>(e)?)
+            }
             StreamKind::Webhook => {
                 use crate::integration::{WebhookEvent, WebhookView};
                 match decode::<WebhookEvent>(e)? {
@@ -527,6 +549,7 @@ impl ReadModel {
             IssuedAsExchange { faulty_serial, .. } => view.issued_for = Some(faulty_serial.clone()),
             _ => {}
         }
+        self.unit_timers(serial, e, ev);
     }
 
     fn apply_plan(&mut self, plan_id: &str, e: &RecordedEvent, ev: &PlanEvent) {

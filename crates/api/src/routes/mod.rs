@@ -4,6 +4,8 @@
 pub mod feed;
 pub mod plans;
 pub mod reads;
+pub mod service;
+pub mod sla;
 pub mod units;
 pub mod webhooks;
 
@@ -37,6 +39,43 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(plans::issue)
         .service(plans::order_production)
         .service(plans::complete_production)
+        .service(service::receive)
+        .service(service::relay)
+        .service(service::contact)
+        .service(service::approve_competitor_work)
+        .service(service::decide_warranty)
+        .service(service::answer_consultation)
+        .service(service::determine_solution)
+        .service(service::issue_quote)
+        .service(service::confirm_quote)
+        .service(service::refuse_fee)
+        .service(service::approve_free_service)
+        .service(service::depart)
+        .service(service::arrive)
+        .service(service::log_work)
+        .service(service::record_chase)
+        .service(service::sign_feedback)
+        .service(service::approve_site_departure)
+        .service(service::leave_site)
+        .service(service::return_to_factory)
+        .service(service::file_trip_report)
+        .service(service::return_parts)
+        .service(service::reinspect_parts)
+        .service(service::confirm_satisfaction)
+        .service(service::pause_clock)
+        .service(service::resume_clock)
+        .service(service::escalate)
+        .service(service::close)
+        .service(service::list)
+        .service(service::get_one)
+        .service(sla::timers)
+        .service(sla::breaches)
+        .service(sla::assess_breach)
+        .service(sla::assess_unclear_record)
+        .service(sla::waive)
+        .service(sla::list_penalties)
+        .service(sla::tallies)
+        .service(sla::get_one)
         .service(reads::me)
         .service(reads::people)
         .service(reads::list_units)

@@ -44,6 +44,18 @@ pub struct At {
 }
 
 impl At {
+    pub(crate) fn new(
+        min_position: Option<u64>,
+        as_of: Option<DateTime<Utc>>,
+        as_of_position: Option<u64>,
+    ) -> At {
+        At {
+            min_position,
+            as_of,
+            as_of_position,
+        }
+    }
+
     fn of(q: &impl Temporal) -> At {
         q.at()
     }
@@ -77,7 +89,11 @@ impl Temporal for UnitListQuery {
     }
 }
 
-fn view<T>(state: &AppState, at: At, f: impl FnOnce(&ReadModel) -> T) -> Result<T, ApiError> {
+pub(crate) fn view<T>(
+    state: &AppState,
+    at: At,
+    f: impl FnOnce(&ReadModel) -> T,
+) -> Result<T, ApiError> {
     let past = match (at.as_of, at.as_of_position) {
         (Some(_), Some(_)) => {
             return Err(ApiError::MalformedRequest(
