@@ -240,6 +240,8 @@ pub fn evaluate(
     cal: &Calendar,
     at_risk_percent: u32,
 ) -> Evaluation {
+    // A stop after `now` has not happened yet at `now`.
+    let stopped_at = stopped_at.filter(|s| *s <= now);
     let until = stopped_at.unwrap_or(now);
     let mut deadline = budget.deadline(start, cal);
     let base = deadline;

@@ -1,0 +1,493 @@
+//! Every deadline rule, met and breached: the events that start and stop each timer are folded
+//! into the read model, and the timer is judged under the default policy.
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use repairledger_domain::service::*;
+use repairledger_domain::sla::{self, TimerRule, TimerState};
+use repairledger_domain::unit::*;
+use repairledger_domain::{Policy, Role};
+use repairledger_projections::{codec, ReadModel};
+use repairledger_store::{EventActor, RecordedEvent};
+use serde::Serialize;
+
+/// Tuesday 2026-03-03, 09:00 in +08:00.
+fn t0() -> DateTime<Utc> {
+    FixedOffset::east_opt(8 * 3600)
+        .unwrap()
+        .with_ymd_and_hms(2026, 3, 3, 9, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[derive(Default)]
+struct Log {
+    model: ReadModel,
+    versions: std::collections::BTreeMap<String, u64>,
+}
+
+impl Log {
+    fn new() -> Log {
+        Log {
+            model: ReadModel::new(),
+            versions: Default::default(),
+        }
+    }
+
+    fn add<E: Serialize>(
+        &mut self,
+        stream: &str,
+        who: (&str, Role),
+        at: DateTime<Utc>,
+        e: E,
+    ) -> &mut Self {
+        let (event_type, payload) = codec::encode(&e);
+        let version = self.versions.entry(stream.to_string()).or_insert(0);
+        *version += 1;
+        let position = self.model.position + 1;
+        let recorded = RecordedEvent {
+            position,
+            stream: stream.to_string(),
+            version: *version,
+            schema: codec::current_schema(&event_type),
+            event_type,
+            payload,
+            actor: EventActor {
+                person_id: who.0.into(),
+                role: who.1.as_str().into(),
+            },
+            occurred_at: at,
+            recorded_at: at,
+            policy_version: 2,
+            correlation_id: None,
+            causation_id: None,
+            idempotency_key: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        self.model.apply(&recorded).expect("the event folds");
+        self
+    }
+
+    fn judge(&self, timer_id: &str, now: DateTime<Utc>) -> TimerState {
+        let policy = Policy::default_policy();
+        let t = self.model.timers.get(timer_id).unwrap_or_else(|| {
+            panic!(
+                "no timer {timer_id}: {:?}",
+                self.model.timers.keys().collect::<Vec<_>>()
+            )
+        });
+        let budget = sla::budget_for(t.rule, t.started_at, &t.params, &policy);
+        sla::evaluate(
+            budget,
+            t.started_at,
+            &t.pauses,
+            t.stopped_at,
+            now,
+            &policy.calendar(),
+            policy.service.at_risk_percent,
+        )
+        .state
+    }
+}
+
+const AS: (&str, Role) = ("wang.as", Role::AfterSales);
+const FR: (&str, Role) = ("li.fr", Role::FieldReceiver);
+const TS: (&str, Role) = ("zhou.ts", Role::TechnicalService);
+
+fn received(log: &mut Log, kind: RequestKind, by: (&str, Role), at: DateTime<Utc>) {
+    log.add(
+        "service-S",
+        by,
+        at,
+        ServiceEvent::ServiceRequestReceived {
+            request_id: "S".into(),
+            kind,
+            category: ProductCategory::Own,
+            customer: CustomerRef {
+                customer_id: "C".into(),
+                name: "Customer".into(),
+            },
+            serial: None,
+            model: None,
+            site: "plant".into(),
+            distance_km: 100,
+            description: "fault".into(),
+            received_by: PersonRef {
+                person_id: by.0.into(),
+                role: by.1,
+            },
+            at,
+        },
+    );
+}
+
+fn relayed(log: &mut Log, at: DateTime<Utc>) {
+    log.add(
+        "service-S",
+        FR,
+        at,
+        ServiceEvent::RequestRelayed {
+            to: PersonRef {
+                person_id: "wang.as".into(),
+                role: Role::AfterSales,
+            },
+            at,
+        },
+    );
+}
+
+fn departed(log: &mut Log, at: DateTime<Utc>, parts: u32) {
+    let borrowed_parts = (0..parts)
+        .map(|_| BorrowedPart {
+            part_no: "P-1".into(),
+            quantity: 1,
+        })
+        .collect();
+    log.add(
+        "service-S",
+        TS,
+        at,
+        ServiceEvent::EngineersDeparted {
+            lead: "zhou.ts".into(),
+            team: vec!["zhou.ts".into()],
+            borrowed_parts,
+            at,
+        },
+    );
+}
+
+/// Builds the log for one rule: `start` events at t0, the stopping event at `t0 + after`.
+fn scenario(rule: TimerRule, after: Duration) -> (Log, String) {
+    let mut log = Log::new();
+    let t = t0();
+    let stop = t + after;
+    let s = "service-S";
+    let id = |subject: &str| format!("{subject}.{}.1", rule.as_str());
+    match rule {
+        TimerRule::Relay => {
+            received(&mut log, RequestKind::Repair, FR, t);
+            relayed(&mut log, stop);
+        }
+        TimerRule::Contact | TimerRule::Solution | TimerRule::ConsultationAnswer => {
+            let kind = if rule == TimerRule::ConsultationAnswer {
+                RequestKind::Consultation
+            } else {
+                RequestKind::Repair
+            };
+            received(&mut log, kind, FR, t);
+            relayed(&mut log, t);
+            let e = match rule {
+                TimerRule::Contact => ServiceEvent::CustomerContacted {
+                    by: "wang.as".into(),
+                    note: "called".into(),
+                    at: stop,
+                },
+                TimerRule::Solution => ServiceEvent::SolutionDetermined {
+                    solution: "by phone".into(),
+                    on_site: false,
+                    by: "wang.as".into(),
+                    at: stop,
+                },
+                _ => ServiceEvent::ConsultationAnswered {
+                    answer: "see manual".into(),
+                    by: "wang.as".into(),
+                    at: stop,
+                },
+            };
+            log.add(s, AS, stop, e);
+        }
+        TimerRule::EngineeringReply => {
+            received(&mut log, RequestKind::EngineeringProject, AS, t);
+            log.add(
+                s,
+                AS,
+                stop,
+                ServiceEvent::CustomerContacted {
+                    by: "wang.as".into(),
+                    note: "replied".into(),
+                    at: stop,
+                },
+            );
+        }
+        TimerRule::OnSiteArrival => {
+            received(&mut log, RequestKind::Repair, AS, t);
+            log.add(
+                s,
+                AS,
+                t,
+                ServiceEvent::WarrantyDecided {
+                    in_warranty: true,
+                    misuse: false,
+                    chargeable: false,
+                    basis: "in".into(),
+                    at: t,
+                },
+            );
+            log.add(
+                s,
+                AS,
+                t,
+                ServiceEvent::SolutionDetermined {
+                    solution: "visit".into(),
+                    on_site: true,
+                    by: "wang.as".into(),
+                    at: t,
+                },
+            );
+            departed(&mut log, t, 0);
+            log.add(
+                s,
+                TS,
+                stop,
+                ServiceEvent::ArrivedOnSite {
+                    by: "zhou.ts".into(),
+                    at: stop,
+                },
+            );
+        }
+        TimerRule::Departure => {
+            received(&mut log, RequestKind::Repair, AS, t);
+            log.add(
+                s,
+                AS,
+                t,
+                ServiceEvent::QuoteConfirmed {
+                    confirmed_by: "customer".into(),
+                    channel: "fax".into(),
+                    at: t,
+                },
+            );
+            departed(&mut log, stop, 0);
+        }
+        TimerRule::OnSiteRevisit => {
+            received(&mut log, RequestKind::Repair, AS, t);
+            departed(&mut log, t, 0);
+            log.add(
+                s,
+                TS,
+                t,
+                ServiceEvent::ArrivedOnSite {
+                    by: "zhou.ts".into(),
+                    at: t,
+                },
+            );
+            log.add(
+                s,
+                TS,
+                t,
+                ServiceEvent::LeftSite {
+                    finished: false,
+                    approved: true,
+                    reason: "part".into(),
+                    at: t,
+                },
+            );
+            log.add(
+                s,
+                TS,
+                stop,
+                ServiceEvent::ArrivedOnSite {
+                    by: "zhou.ts".into(),
+                    at: stop,
+                },
+            );
+        }
+        TimerRule::TripReport | TimerRule::PartsReturn | TimerRule::SatisfactionCheck => {
+            received(&mut log, RequestKind::Repair, AS, t);
+            departed(&mut log, t - Duration::days(2), 1);
+            log.add(s, TS, t, ServiceEvent::BackAtFactory { at: t });
+            let e = match rule {
+                TimerRule::TripReport => ServiceEvent::TripReportFiled {
+                    report: "r".into(),
+                    expenses_minor: 0,
+                    at: stop,
+                },
+                TimerRule::PartsReturn => ServiceEvent::PartsReturned {
+                    parts: vec![ReturnedPart {
+                        part_no: "P-1".into(),
+                        used: 1,
+                        unused: 0,
+                        damaged: 0,
+                    }],
+                    at: stop,
+                },
+                _ => {
+                    log.add(
+                        s,
+                        TS,
+                        t,
+                        ServiceEvent::TripReportFiled {
+                            report: "r".into(),
+                            expenses_minor: 0,
+                            at: t,
+                        },
+                    );
+                    ServiceEvent::SatisfactionConfirmed {
+                        satisfaction: Satisfaction::Satisfied,
+                        note: "ok".into(),
+                        cost_audit: CostAudit {
+                            claimed_minor: 0,
+                            approved_minor: 0,
+                            notes: "ok".into(),
+                        },
+                        by: "wang.as".into(),
+                        at: stop,
+                    }
+                }
+            };
+            log.add(s, AS, stop, e);
+        }
+        TimerRule::CarryBack | TimerRule::RepairCycle | TimerRule::SpareRetrieval => {
+            let u = "unit-U";
+            let opened = |at: DateTime<Utc>, returned: Option<DateTime<Utc>>, emergency: bool| {
+                UnitEvent::ReturnOpened {
+                    return_id: "R".into(),
+                    mode: ReturnMode::Carried,
+                    customer: CustomerRef {
+                        customer_id: "C".into(),
+                        name: "Customer".into(),
+                    },
+                    form: OffSiteInfo {
+                        fault_symptoms: "dead".into(),
+                        site: "plant".into(),
+                        circumstances: "night shift".into(),
+                        filled_by: "li.fr".into(),
+                        unverifiable_reason: None,
+                    },
+                    opened_by: PersonRef {
+                        person_id: "li.fr".into(),
+                        role: Role::FieldReceiver,
+                    },
+                    custody: Custody::Person {
+                        person_id: "li.fr".into(),
+                        role: Role::FieldReceiver,
+                    },
+                    customer_signature: None,
+                    receiver_returned_at: returned,
+                    customer_due_date: None,
+                    emergency_retrieval: emergency,
+                    at,
+                }
+            };
+            let registered = |at: DateTime<Utc>| UnitEvent::UnitRegistered {
+                return_id: "R".into(),
+                arrived_on: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
+                warranty: WarrantyDecision {
+                    end: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+                    judged_on: NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
+                    in_warranty: true,
+                },
+                at,
+            };
+            match rule {
+                TimerRule::CarryBack => {
+                    log.add(u, FR, t, opened(t, Some(t), false));
+                    log.add(u, AS, stop, registered(stop));
+                }
+                TimerRule::RepairCycle => {
+                    log.add(u, FR, t, opened(t, None, false));
+                    log.add(u, AS, t, registered(t));
+                    log.add(
+                        u,
+                        AS,
+                        stop,
+                        UnitEvent::ReturnClosed {
+                            return_id: "R".into(),
+                            outcome: ReturnOutcome::ReturnedRepaired,
+                            at: stop,
+                        },
+                    );
+                }
+                _ => {
+                    log.add(
+                        u,
+                        TS,
+                        t,
+                        UnitEvent::ReplacedBySpareOnSite {
+                            spare_serial: "SP".into(),
+                            customer: CustomerRef {
+                                customer_id: "C".into(),
+                                name: "Customer".into(),
+                            },
+                            retrieval_due: t + Duration::days(7),
+                            at: t,
+                        },
+                    );
+                    log.add(u, FR, stop, opened(stop, None, true));
+                }
+            }
+            return (log, id("U"));
+        }
+    }
+    (log, id("S"))
+}
+
+/// (rule, a stop in time, a stop too late). Working-hour budgets of 4 and 8 from Tuesday 09:00
+/// end on Tuesday 14:30 and Wednesday 09:30; working days end at a close of business.
+const CASES: &[(TimerRule, i64, i64)] = &[
+    (TimerRule::Relay, 4, 6),
+    (TimerRule::Contact, 4, 6),
+    (TimerRule::ConsultationAnswer, 20, 26),
+    (TimerRule::Solution, 20, 26),
+    (TimerRule::EngineeringReply, 23, 25),
+    (TimerRule::OnSiteArrival, 23, 25),
+    (TimerRule::Departure, 23, 25),
+    (TimerRule::OnSiteRevisit, 23, 25),
+    (TimerRule::TripReport, 3 * 24, 4 * 24),
+    (TimerRule::PartsReturn, 71, 73),
+    (TimerRule::SatisfactionCheck, 7 * 24, 8 * 24),
+    (TimerRule::CarryBack, 2 * 24, 3 * 24),
+    (TimerRule::RepairCycle, 13 * 24, 15 * 24),
+    (TimerRule::SpareRetrieval, 6 * 24, 8 * 24),
+];
+
+#[test]
+fn every_rule_is_met_in_time_and_breached_when_late() {
+    let judged_at = t0() + Duration::days(30);
+    for &(rule, ok_hours, late_hours) in CASES {
+        let (log, id) = scenario(rule, Duration::hours(ok_hours));
+        assert_eq!(
+            log.judge(&id, judged_at),
+            TimerState::Met,
+            "{rule:?} stopped after {ok_hours} h"
+        );
+        let (log, id) = scenario(rule, Duration::hours(late_hours));
+        assert_eq!(
+            log.judge(&id, judged_at),
+            TimerState::Breached,
+            "{rule:?} stopped after {late_hours} h"
+        );
+    }
+    let covered: std::collections::BTreeSet<_> = CASES.iter().map(|c| c.0).collect();
+    assert_eq!(covered.len(), 14, "every timer rule has a case");
+}
+
+#[test]
+fn a_timer_still_running_past_its_deadline_is_breached_and_before_it_running() {
+    let (log, id) = scenario(TimerRule::Relay, Duration::hours(100));
+    assert_eq!(
+        log.judge(&id, t0() + Duration::hours(1)),
+        TimerState::Running
+    );
+    assert_eq!(
+        log.judge(&id, t0() + Duration::hours(5) + Duration::minutes(20)),
+        TimerState::AtRisk
+    );
+    assert_eq!(
+        log.judge(&id, t0() + Duration::hours(6)),
+        TimerState::Breached
+    );
+}
+
+#[test]
+fn after_sales_receiving_a_request_has_no_relay_to_breach() {
+    let mut log = Log::new();
+    received(&mut log, RequestKind::Repair, AS, t0());
+    // The API appends the relay with the receipt; here the receipt alone starts the clock.
+    assert!(log.model.timer_running("S", TimerRule::Relay));
+    relayed(&mut log, t0());
+    assert_eq!(
+        log.judge("S.relay.1", t0() + Duration::days(9)),
+        TimerState::Met
+    );
+}
