@@ -1,5 +1,5 @@
 //! The curl examples of the docs run against a real server on loopback: every `sh` block of
-//! `docs/api.md`, `docs/auditing.md` and `docs/integration.md`, in order. A command must answer
+//! `docs/api.md`, `docs/auditing.md`, `docs/integration.md` and `docs/field-service.md`, in order. A command must answer
 //! 2xx unless its line ends with `# expect NNN`.
 
 mod common;
@@ -102,4 +102,9 @@ async fn the_auditing_examples_run() {
 #[actix_web::test]
 async fn the_integration_examples_run() {
     run_doc("integration.md").await;
+}
+
+#[actix_web::test]
+async fn the_field_service_walkthrough_runs() {
+    run_doc("field-service.md").await;
 }
