@@ -25,12 +25,16 @@ pub enum Role {
     Customer,
     /// 总经理.
     GeneralManager,
+    /// 销售部: approves complaint returns up to the policy's weight.
+    Sales,
+    /// 技术副总: approves heavier complaint returns.
+    TechnicalVp,
     /// Reads and replays everything, writes nothing.
     Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 10] = [
+    pub const ALL: [Role; 12] = [
         Role::FieldReceiver,
         Role::AfterSales,
         Role::Production,
@@ -40,6 +44,8 @@ impl Role {
         Role::Development,
         Role::Customer,
         Role::GeneralManager,
+        Role::Sales,
+        Role::TechnicalVp,
         Role::Auditor,
     ];
 
@@ -54,6 +60,8 @@ impl Role {
             Role::Development => "development",
             Role::Customer => "customer",
             Role::GeneralManager => "general_manager",
+            Role::Sales => "sales",
+            Role::TechnicalVp => "technical_vp",
             Role::Auditor => "auditor",
         }
     }

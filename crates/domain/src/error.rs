@@ -152,6 +152,41 @@ pub enum DomainError {
     PenaltyAlreadyWaived { penalty_id: String },
     #[error("no penalty {penalty_id}")]
     PenaltyNotFound { penalty_id: String },
+    #[error("a follow-up for {year} is already on file")]
+    FollowUpAlreadyRecorded { year: i32 },
+    #[error("no complaint {complaint_id}")]
+    ComplaintNotFound { complaint_id: String },
+    #[error("a grade A (safety-critical) finding recalls the batch: the complaint must name it")]
+    RecallNeedsBatch,
+    #[error("a return of {weight_kg} kg is approved by {needed} (the sales dept up to {limit_kg} kg, the technical vice-president above)")]
+    ReturnApprovalRole {
+        weight_kg: u32,
+        limit_kg: u32,
+        needed: Role,
+    },
+    #[error("no cash refunds: the customer gets replacement products")]
+    CashRefundNotAllowed,
+    #[error("QC must inspect and grade a sample first")]
+    ComplaintNotGraded,
+    #[error("grades B and C need nonconforming product control recorded before the complaint is resolved")]
+    NonconformingControlRequired,
+    #[error("a grade {grade} complaint is settled by {allowed}")]
+    OutcomeNotForGrade {
+        grade: &'static str,
+        allowed: &'static str,
+    },
+    #[error("a return needs its approval first")]
+    ReturnNotApproved,
+    #[error("returned goods enter stock only after QC inspected and passed them")]
+    StockEntryBeforeInspection,
+    #[error("no quality case {case_id}")]
+    QualityCaseNotFound { case_id: String },
+    #[error("only major issues are escalated to the general manager")]
+    NotMajorIssue,
+    #[error(
+        "a cause analysis rests on an investigation (same-batch check or retained-sample recheck)"
+    )]
+    InvestigationRequired,
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 }
@@ -247,6 +282,19 @@ impl DomainError {
             PenaltyAlreadyAssessed { .. } => "penalty-already-assessed",
             PenaltyAlreadyWaived { .. } => "penalty-already-waived",
             PenaltyNotFound { .. } => "penalty-not-found",
+            FollowUpAlreadyRecorded { .. } => "follow-up-already-recorded",
+            ComplaintNotFound { .. } => "complaint-not-found",
+            RecallNeedsBatch => "recall-needs-batch",
+            ReturnApprovalRole { .. } => "return-approval-role",
+            CashRefundNotAllowed => "cash-refund-not-allowed",
+            ComplaintNotGraded => "complaint-not-graded",
+            NonconformingControlRequired => "nonconforming-control-required",
+            OutcomeNotForGrade { .. } => "outcome-not-for-grade",
+            ReturnNotApproved => "return-not-approved",
+            StockEntryBeforeInspection => "stock-entry-before-inspection",
+            QualityCaseNotFound { .. } => "quality-case-not-found",
+            NotMajorIssue => "not-major-issue",
+            InvestigationRequired => "investigation-required",
             InvalidInput { .. } => "invalid-input",
         }
     }
@@ -258,7 +306,12 @@ impl DomainError {
             | NotCustodian { .. }
             | NotHandoverRecipient { .. }
             | NotOnTeam { .. } => ErrorKind::Forbidden,
-            ServiceRequestNotFound { .. } | PenaltyNotFound { .. } => ErrorKind::NotFound,
+            ServiceRequestNotFound { .. }
+            | PenaltyNotFound { .. }
+            | ComplaintNotFound { .. }
+            | QualityCaseNotFound { .. } => ErrorKind::NotFound,
+            ReturnApprovalRole { .. } => ErrorKind::Forbidden,
+            FollowUpAlreadyRecorded { .. } => ErrorKind::Conflict,
             ClockAlreadyPaused { .. }
             | ClockNotPaused { .. }
             | TeamStillAway
@@ -338,6 +391,19 @@ impl DomainError {
             | PenaltyAlreadyAssessed { .. } | PenaltyAlreadyWaived { .. } | PenaltyNotFound { .. } => {
                 "domain.md §1 rule 17 and §2: penalties within the policy's scale; the general manager may waive"
             }
+            FollowUpAlreadyRecorded { .. } => "domain.md §4: the unit file, one follow-up a year",
+            ComplaintNotFound { .. } | RecallNeedsBatch | ComplaintNotGraded
+            | NonconformingControlRequired | OutcomeNotForGrade { .. } => {
+                "domain.md §3 (seed 002): QC grades the sample; A recall, B/C nonconforming control, D exchange or guidance"
+            }
+            ReturnApprovalRole { .. } | ReturnNotApproved => {
+                "domain.md §3: returns up to 500 kg approved by sales, above by the technical vice-president"
+            }
+            CashRefundNotAllowed => "domain.md §3: no cash refunds, replacement products instead",
+            StockEntryBeforeInspection => "domain.md §3: returned goods re-enter stock only after QC inspection",
+            QualityCaseNotFound { .. } | NotMajorIssue | InvestigationRequired => {
+                "seed 000 part 1: quality information feedback, investigation and escalation"
+            }
             InvalidInput { .. } => "request validation",
         }
     }
@@ -407,5 +473,18 @@ pub const CODES: &[&str] = &[
     "penalty-already-assessed",
     "penalty-already-waived",
     "penalty-not-found",
+    "follow-up-already-recorded",
+    "complaint-not-found",
+    "recall-needs-batch",
+    "return-approval-role",
+    "cash-refund-not-allowed",
+    "complaint-not-graded",
+    "nonconforming-control-required",
+    "outcome-not-for-grade",
+    "return-not-approved",
+    "stock-entry-before-inspection",
+    "quality-case-not-found",
+    "not-major-issue",
+    "investigation-required",
     "invalid-input",
 ];

@@ -6,12 +6,14 @@
 
 pub mod actor;
 pub mod calendar;
+pub mod complaint;
 pub mod error;
 pub mod fees;
 pub mod penalty;
 pub mod plan;
 pub mod policy;
 pub mod production;
+pub mod quality;
 pub mod service;
 pub mod sla;
 pub mod unit;
@@ -37,6 +39,12 @@ pub mod streams {
     /// One stream per breach: a breach is assessed at most once.
     pub fn penalty(breach_id: &str) -> String {
         format!("penalty-{breach_id}")
+    }
+    pub fn complaint(complaint_id: &str) -> String {
+        format!("complaint-{complaint_id}")
+    }
+    pub fn quality(case_id: &str) -> String {
+        format!("quality-{case_id}")
     }
     pub const POLICY: &str = "policy";
 }

@@ -31,6 +31,7 @@ pub enum PenaltyRule {
     TripReport,
     PartsReturn,
     SatisfactionCheck,
+    ComplaintResolution,
     /// Left the site without the service dept's approval (7.2.6).
     UnapprovedDeparture,
     /// Unclear or incomplete records that caused extra cost, per item (7.1.5).
@@ -38,7 +39,7 @@ pub enum PenaltyRule {
 }
 
 impl PenaltyRule {
-    pub const ALL: [PenaltyRule; 16] = [
+    pub const ALL: [PenaltyRule; 17] = [
         PenaltyRule::CarryBack,
         PenaltyRule::RepairCycle,
         PenaltyRule::SpareRetrieval,
@@ -53,6 +54,7 @@ impl PenaltyRule {
         PenaltyRule::TripReport,
         PenaltyRule::PartsReturn,
         PenaltyRule::SatisfactionCheck,
+        PenaltyRule::ComplaintResolution,
         PenaltyRule::UnapprovedDeparture,
         PenaltyRule::UnclearRecord,
     ];
@@ -82,6 +84,7 @@ impl PenaltyRule {
             P::TripReport => TimerRule::TripReport,
             P::PartsReturn => TimerRule::PartsReturn,
             P::SatisfactionCheck => TimerRule::SatisfactionCheck,
+            P::ComplaintResolution => TimerRule::ComplaintResolution,
             P::UnapprovedDeparture | P::UnclearRecord => return None,
         })
     }

@@ -18,8 +18,21 @@ pub struct Policy {
     pub service: ServicePolicy,
     /// Rate tables for quotes (domain.md §2, out of warranty).
     pub fees: FeesPolicy,
+    /// Complaints (domain.md §3).
+    pub complaints: ComplaintsPolicy,
     /// Penalty scales by rule name (`TimerRule` names, `unapproved_departure`, `unclear_record`).
     pub penalties: BTreeMap<String, PenaltyScale>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintsPolicy {
+    /// Days to resolve a domestic complaint.
+    pub resolution_days_domestic: u32,
+    /// Days to resolve a foreign complaint.
+    pub resolution_days_foreign: u32,
+    /// Returns up to this weight are approved by the sales dept; heavier ones by the technical VP.
+    pub sales_approval_max_kg: u32,
 }
 
 /// Field service deadlines. Hours are calendar hours unless the name says working hours.

@@ -165,6 +165,7 @@ pub fn complete(
                     model,
                     production_date,
                     warranty_end,
+                    batch: Some(format!("EMERGENCY-{}", state.order_id)),
                 },
             },
             UnitEvent::UnitProduced {

@@ -43,6 +43,8 @@ pub enum TimerRule {
     PartsReturn,
     /// §2: the manager confirms satisfaction and audits costs within 5 working days.
     SatisfactionCheck,
+    /// §3: a complaint is resolved within 10 days (domestic) or 15 (foreign).
+    ComplaintResolution,
 }
 
 impl TimerRule {
@@ -62,6 +64,7 @@ impl TimerRule {
             TimerRule::TripReport => "trip_report",
             TimerRule::PartsReturn => "parts_return",
             TimerRule::SatisfactionCheck => "satisfaction_check",
+            TimerRule::ComplaintResolution => "complaint_resolution",
         }
     }
 }
@@ -112,6 +115,9 @@ pub struct TimerParams {
     pub until: Option<DateTime<Utc>>,
     /// On-site timers of engineering projects use the project's limit, not the distance bands.
     pub engineering: bool,
+    /// Complaint resolution: foreign complaints have longer.
+    #[serde(default)]
+    pub foreign: bool,
 }
 
 /// The budget a rule allows under a policy, for a timer that started at `start`.
@@ -155,6 +161,11 @@ pub fn budget_for(
         TimerRule::TripReport => Budget::WorkingDays(s.trip_report_working_days),
         TimerRule::PartsReturn => Budget::Days(s.parts_return_days),
         TimerRule::SatisfactionCheck => Budget::WorkingDays(s.satisfaction_check_working_days),
+        TimerRule::ComplaintResolution => Budget::Days(if p.foreign {
+            policy.complaints.resolution_days_foreign
+        } else {
+            policy.complaints.resolution_days_domestic
+        }),
     }
 }
 

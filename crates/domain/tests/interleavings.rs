@@ -146,6 +146,7 @@ fn command(
                 model: "RD-40".into(),
                 production_date: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
                 warranty_end: NaiveDate::from_ymd_opt(2027, 6, 1).unwrap(),
+                batch: None,
             }),
             form: OffSiteInfo {
                 fault_symptoms: "no output".into(),

@@ -70,6 +70,7 @@ fn unit_history(serial: &str, policy: &Policy) -> Vec<(UnitEvent, Actor)> {
                 model: "RD-40".into(),
                 production_date: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
                 warranty_end: NaiveDate::from_ymd_opt(2027, 6, 1).unwrap(),
+                batch: None,
             }),
             form: OffSiteInfo {
                 fault_symptoms: "channel 2 gives no output after warm-up".into(),

@@ -56,6 +56,18 @@ pub struct PersonRefInput {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnitCommand {
+    /// The unit file's shipped state.
+    RecordShipment {
+        customer: CustomerRef,
+        shipped_on: NaiveDate,
+        configuration: String,
+    },
+    /// The yearly follow-up with the user.
+    RecordFollowUp {
+        year: i32,
+        satisfaction: crate::service::Satisfaction,
+        notes: String,
+    },
     OpenReturn(OpenReturn),
     ReceiveByPost {
         waybill: String,

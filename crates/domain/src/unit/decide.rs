@@ -1,7 +1,7 @@
 //! The rules of the return-for-repair process (domain.md §1): a command decided against a unit's
 //! state gives the events to append, or the rule that refuses it.
 
-use chrono::Duration;
+use chrono::{Datelike, Duration, NaiveDate};
 
 use super::commands::*;
 use super::events::UnitEvent;
@@ -58,6 +58,16 @@ pub fn step_after_handover(step: Step, receiver: Role) -> Step {
 pub fn decide(state: &UnitState, cmd: &UnitCommand, ctx: &Ctx) -> Decision {
     use UnitCommand::*;
     match cmd {
+        RecordShipment {
+            customer,
+            shipped_on,
+            configuration,
+        } => record_shipment(state, customer, *shipped_on, configuration, ctx),
+        RecordFollowUp {
+            year,
+            satisfaction,
+            notes,
+        } => record_follow_up(state, *year, *satisfaction, notes, ctx),
         OpenReturn(c) => open_return(state, c, ctx),
         ReceiveByPost { waybill } => receive_by_post(state, waybill, ctx),
         InitiateHandover(c) => initiate_handover(state, c, ctx),
@@ -101,6 +111,83 @@ pub fn decide(state: &UnitState, cmd: &UnitCommand, ctx: &Ctx) -> Decision {
 }
 
 // ---- guards: each rule in one place -------------------------------------------------------
+
+// ---- the unit file (产品档案, domain.md §4) ----------------------------------------------------
+
+fn record_shipment(
+    state: &UnitState,
+    customer: &CustomerRef,
+    shipped_on: NaiveDate,
+    configuration: &str,
+    ctx: &Ctx,
+) -> Decision {
+    if !matches!(ctx.actor.role, Role::Production | Role::AfterSales) {
+        return Err(DomainError::RoleNotPermitted {
+            role: ctx.actor.role,
+            action: "record a unit's shipped state",
+        });
+    }
+    let product = state
+        .product
+        .as_ref()
+        .ok_or(DomainError::MissingProductInfo { field: "product" })?;
+    if shipped_on < product.production_date {
+        return Err(DomainError::InvalidInput {
+            field: "shipped_on",
+            reason: "before the production date".into(),
+        });
+    }
+    if ctx.policy.is_placeholder(configuration) {
+        return Err(DomainError::PlaceholderDescription {
+            field: "configuration",
+        });
+    }
+    Ok(vec![UnitEvent::UnitShipped {
+        customer: customer.clone(),
+        shipped_on,
+        configuration: configuration.into(),
+        at: ctx.at,
+    }])
+}
+
+fn record_follow_up(
+    state: &UnitState,
+    year: i32,
+    satisfaction: crate::service::Satisfaction,
+    notes: &str,
+    ctx: &Ctx,
+) -> Decision {
+    if ctx.actor.role != Role::AfterSales {
+        return Err(DomainError::RoleNotPermitted {
+            role: ctx.actor.role,
+            action: "record a follow-up",
+        });
+    }
+    if state.shipments == 0 {
+        return Err(DomainError::StepOutOfOrder {
+            step: "never shipped",
+            expected: "a unit whose shipped state is on file",
+        });
+    }
+    if state.follow_up_years.contains(&year) {
+        return Err(DomainError::FollowUpAlreadyRecorded { year });
+    }
+    if year > ctx.at.year() {
+        return Err(DomainError::InvalidInput {
+            field: "year",
+            reason: "a follow-up is recorded after it happened".into(),
+        });
+    }
+    if ctx.policy.is_placeholder(notes) {
+        return Err(DomainError::PlaceholderDescription { field: "notes" });
+    }
+    Ok(vec![UnitEvent::FollowUpRecorded {
+        year,
+        satisfaction,
+        notes: notes.into(),
+        at: ctx.at,
+    }])
+}
 
 fn require_role(ctx: &Ctx, allowed: &[Role], action: &'static str) -> Result<(), DomainError> {
     if allowed.contains(&ctx.actor.role) {

@@ -205,6 +205,20 @@ pub enum UnitEvent {
     },
     /// Built by emergency production (rule 14) when no spare was available.
     UnitProduced { order_id: String, at: DateTime<Utc> },
+    /// The unit file's shipped state (出厂状态): to whom, when, in which configuration.
+    UnitShipped {
+        customer: CustomerRef,
+        shipped_on: NaiveDate,
+        configuration: String,
+        at: DateTime<Utc>,
+    },
+    /// The yearly follow-up with the user (年度回访), with their satisfaction.
+    FollowUpRecorded {
+        year: i32,
+        satisfaction: crate::service::Satisfaction,
+        notes: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl UnitEvent {
@@ -242,6 +256,8 @@ impl UnitEvent {
             CustomerUnitExchanged { .. } => "CustomerUnitExchanged",
             IssuedAsExchange { .. } => "IssuedAsExchange",
             UnitProduced { .. } => "UnitProduced",
+            UnitShipped { .. } => "UnitShipped",
+            FollowUpRecorded { .. } => "FollowUpRecorded",
         }
     }
 }

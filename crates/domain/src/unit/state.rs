@@ -137,6 +137,10 @@ pub struct UnitState {
     /// Times this unit was used on site as a spare (rule 12's "low use").
     pub field_uses: u32,
     pub retrieval_due: Option<DateTime<Utc>>,
+    /// Times the unit's shipped state was recorded (产品档案).
+    pub shipments: u32,
+    /// Years with a recorded follow-up visit or call.
+    pub follow_up_years: std::collections::BTreeSet<i32>,
 }
 
 impl UnitState {
@@ -155,6 +159,8 @@ impl UnitState {
             to_development: false,
             field_uses: 0,
             retrieval_due: None,
+            shipments: 0,
+            follow_up_years: Default::default(),
         }
     }
 }
@@ -436,6 +442,10 @@ impl UnitState {
             UnitProduced { .. } => {
                 self.custody = Some(Custody::Stock);
                 self.step = Step::InStock;
+            }
+            UnitShipped { .. } => self.shipments += 1,
+            FollowUpRecorded { year, .. } => {
+                self.follow_up_years.insert(*year);
             }
         }
         self

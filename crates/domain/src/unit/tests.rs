@@ -105,6 +105,7 @@ impl World {
                 model: "RD-40".into(),
                 production_date,
                 warranty_end,
+                batch: None,
             },
         });
         w.state = w.state.evolve(&UnitEvent::IssuedAsExchange {
@@ -309,6 +310,7 @@ fn it_should_record_the_product_the_first_time_a_unit_is_seen() {
         model: "RD-40".into(),
         production_date: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
         warranty_end: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        batch: None,
     });
     let events = decide(&state, &UnitCommand::OpenReturn(cmd), &ctx).unwrap();
     assert_eq!(types(&events), ["ProductIdentified", "ReturnOpened"]);
@@ -1039,6 +1041,7 @@ fn an_exchange_links_both_units_and_is_refused_when_not_due() {
             model: "RD-40".into(),
             production_date: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
             warranty_end: NaiveDate::from_ymd_opt(2028, 2, 1).unwrap(),
+            batch: None,
         }),
         customer_signature: sig(),
     };
@@ -1204,4 +1207,58 @@ fn every_zone_entry_has_an_exit_before_the_next_entry() {
     w.hand(&after_sales(), &repair(), plan(true, true));
     record(&w);
     assert_eq!(all, [Some(Zone::AwaitingRepair), None]);
+}
+
+// ---- §4: the unit file -------------------------------------------------------------------------
+
+#[test]
+fn the_shipped_state_is_on_file_before_any_follow_up_and_follow_ups_are_yearly() {
+    let mut w = World::new();
+    let follow_up = |year| UnitCommand::RecordFollowUp {
+        year,
+        satisfaction: crate::service::Satisfaction::Satisfied,
+        notes: "running two shifts, no complaints".into(),
+    };
+    assert_eq!(
+        w.err(&after_sales(), follow_up(2025)),
+        DomainError::StepOutOfOrder {
+            step: "never shipped",
+            expected: "a unit whose shipped state is on file"
+        }
+    );
+    let ship = |on| UnitCommand::RecordShipment {
+        customer: customer(),
+        shipped_on: on,
+        configuration: "RD-40, 4 channels, firmware 2.3".into(),
+    };
+    assert_eq!(
+        w.err(
+            &repair(),
+            ship(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap())
+        )
+        .code(),
+        "role-not-permitted"
+    );
+    assert_eq!(
+        w.err(
+            &after_sales(),
+            ship(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap())
+        )
+        .code(),
+        "invalid-input"
+    );
+    w.ok(
+        &after_sales(),
+        ship(NaiveDate::from_ymd_opt(2025, 7, 1).unwrap()),
+    );
+    w.ok(&after_sales(), follow_up(2025));
+    assert_eq!(
+        w.err(&after_sales(), follow_up(2025)),
+        DomainError::FollowUpAlreadyRecorded { year: 2025 }
+    );
+    assert_eq!(
+        w.err(&after_sales(), follow_up(2030)).code(),
+        "invalid-input"
+    );
+    assert_eq!(w.err(&qc(), follow_up(2026)).code(), "role-not-permitted");
 }

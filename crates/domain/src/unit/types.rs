@@ -190,6 +190,10 @@ pub struct ProductInfo {
     pub model: String,
     pub production_date: NaiveDate,
     pub warranty_end: NaiveDate,
+    /// The production batch (print code's batch): a grade-A complaint recalls the whole batch.
+    /// Absent in events written before it existed.
+    #[serde(default)]
+    pub batch: Option<String>,
 }
 
 /// Rule 5: the warranty status fixed at registration, and what it was judged against.

@@ -1,0 +1,793 @@
+//! Customer complaints (客户投诉; domain.md §3, seeds 002 and 004), one stream each
+//! (`complaint-{id}`): registered, sampled and graded by QC, traced back to the supplier,
+//! resolved by return, exchange, discount or explanation, never by a cash refund. A grade-A
+//! (safety-critical) finding opens a recall over the batch; B and C put the batch under
+//! nonconforming product control; D is settled by exchange or usage guidance. Returned goods go
+//! back into stock only after QC has inspected them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Role;
+use crate::error::DomainError;
+use crate::unit::{CauseCategory, Ctx, CustomerRef};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Market {
+    /// Resolved within the policy's domestic days (10).
+    Domestic,
+    /// Resolved within the policy's foreign days (15).
+    Foreign,
+}
+
+/// QC's grade of the sample (seed 002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Grade {
+    /// Safety-critical: recall.
+    A,
+    /// Nonconforming product control.
+    B,
+    /// Nonconforming product control.
+    C,
+    /// Exchange or usage guidance.
+    D,
+}
+
+/// The links of the trace chain, in order from what the customer holds to the supplier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TraceLink {
+    Label,
+    /// Print code: production date and number.
+    PrintCode,
+    InspectionReport,
+    ProductionRecord,
+    Material,
+    Requisition,
+    MaterialBatch,
+    Receipt,
+    Supplier,
+}
+
+impl TraceLink {
+    pub const CHAIN: [TraceLink; 9] = [
+        TraceLink::Label,
+        TraceLink::PrintCode,
+        TraceLink::InspectionReport,
+        TraceLink::ProductionRecord,
+        TraceLink::Material,
+        TraceLink::Requisition,
+        TraceLink::MaterialBatch,
+        TraceLink::Receipt,
+        TraceLink::Supplier,
+    ];
+}
+
+/// How a complaint is settled. `CashRefund` exists so that asking for one is refused by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The goods come back (approval by weight first).
+    Return,
+    /// Replacement products.
+    Exchange,
+    Discount,
+    /// The complaint was a misunderstanding: explained, with usage guidance.
+    Explanation,
+    /// Never granted: the customer gets replacement products instead.
+    CashRefund,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ComplaintEvent {
+    ComplaintRegistered {
+        complaint_id: String,
+        customer: CustomerRef,
+        market: Market,
+        model: String,
+        batch: Option<String>,
+        print_code: Option<String>,
+        /// The complained-about units, when known by serial.
+        serials: Vec<String>,
+        quantity: u32,
+        weight_kg: u32,
+        description: String,
+        registered_by: String,
+        at: DateTime<Utc>,
+    },
+    SampleInspected {
+        grade: Grade,
+        cause: CauseCategory,
+        findings: String,
+        inspected_by: String,
+        at: DateTime<Utc>,
+    },
+    /// Grade A: every unit of the batch is recalled.
+    RecallOpened {
+        recall_id: String,
+        batch: String,
+        serials: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// Grades B and C: the batch is put under nonconforming product control.
+    NonconformingControlRecorded {
+        measures: String,
+        by: String,
+        at: DateTime<Utc>,
+    },
+    TraceLinkRecorded {
+        link: TraceLink,
+        reference: String,
+        recorded_by: String,
+        at: DateTime<Utc>,
+    },
+    ReturnApproved {
+        weight_kg: u32,
+        approved_by: String,
+        role: Role,
+        at: DateTime<Utc>,
+    },
+    ComplaintResolved {
+        outcome: Outcome,
+        detail: String,
+        at: DateTime<Utc>,
+    },
+    ReturnedGoodsReceived {
+        quantity: u32,
+        at: DateTime<Utc>,
+    },
+    ReturnedGoodsInspected {
+        passed: bool,
+        findings: String,
+        inspected_by: String,
+        at: DateTime<Utc>,
+    },
+    /// Back into stock, only after a passed inspection.
+    ReturnedGoodsRestocked {
+        quantity: u32,
+        at: DateTime<Utc>,
+    },
+    ComplaintClosed {
+        at: DateTime<Utc>,
+    },
+}
+
+impl ComplaintEvent {
+    pub fn event_type(&self) -> &'static str {
+        use ComplaintEvent::*;
+        match self {
+            ComplaintRegistered { .. } => "ComplaintRegistered",
+            SampleInspected { .. } => "SampleInspected",
+            RecallOpened { .. } => "RecallOpened",
+            NonconformingControlRecorded { .. } => "NonconformingControlRecorded",
+            TraceLinkRecorded { .. } => "TraceLinkRecorded",
+            ReturnApproved { .. } => "ReturnApproved",
+            ComplaintResolved { .. } => "ComplaintResolved",
+            ReturnedGoodsReceived { .. } => "ReturnedGoodsReceived",
+            ReturnedGoodsInspected { .. } => "ReturnedGoodsInspected",
+            ReturnedGoodsRestocked { .. } => "ReturnedGoodsRestocked",
+            ComplaintClosed { .. } => "ComplaintClosed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ComplaintState {
+    pub registered: bool,
+    pub batch: Option<String>,
+    pub weight_kg: u32,
+    pub grade: Option<Grade>,
+    pub recall_opened: bool,
+    pub nonconforming_control: bool,
+    pub return_approved: bool,
+    pub outcome: Option<Outcome>,
+    pub goods_received: u32,
+    pub goods_inspected_passed: Option<bool>,
+    pub restocked: bool,
+    pub closed: bool,
+}
+
+impl ComplaintState {
+    pub fn evolve(mut self, e: &ComplaintEvent) -> Self {
+        use ComplaintEvent::*;
+        match e {
+            ComplaintRegistered {
+                batch, weight_kg, ..
+            } => {
+                self.registered = true;
+                self.batch = batch.clone();
+                self.weight_kg = *weight_kg;
+            }
+            SampleInspected { grade, .. } => self.grade = Some(*grade),
+            RecallOpened { .. } => self.recall_opened = true,
+            NonconformingControlRecorded { .. } => self.nonconforming_control = true,
+            TraceLinkRecorded { .. } => {}
+            ReturnApproved { .. } => self.return_approved = true,
+            ComplaintResolved { outcome, .. } => self.outcome = Some(*outcome),
+            ReturnedGoodsReceived { quantity, .. } => self.goods_received += quantity,
+            ReturnedGoodsInspected { passed, .. } => self.goods_inspected_passed = Some(*passed),
+            ReturnedGoodsRestocked { .. } => self.restocked = true,
+            ComplaintClosed { .. } => self.closed = true,
+        }
+        self
+    }
+
+    pub fn from_events(events: &[ComplaintEvent]) -> Self {
+        events
+            .iter()
+            .fold(ComplaintState::default(), |s, e| s.evolve(e))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComplaintCommand {
+    Register {
+        customer: CustomerRef,
+        market: Market,
+        model: String,
+        batch: Option<String>,
+        print_code: Option<String>,
+        serials: Vec<String>,
+        quantity: u32,
+        weight_kg: u32,
+        description: String,
+    },
+    /// `batch_units`: the serials of the complaint's batch, as the adapter found them.
+    InspectSample {
+        grade: Grade,
+        cause: CauseCategory,
+        findings: String,
+        batch_units: Vec<String>,
+    },
+    RecordNonconformingControl {
+        measures: String,
+    },
+    RecordTraceLink {
+        link: TraceLink,
+        reference: String,
+    },
+    ApproveReturn,
+    Resolve {
+        outcome: Outcome,
+        detail: String,
+    },
+    ReceiveReturnedGoods {
+        quantity: u32,
+    },
+    InspectReturnedGoods {
+        passed: bool,
+        findings: String,
+    },
+    Restock,
+    Close,
+}
+
+fn role_in(ctx: &Ctx, roles: &[Role], action: &'static str) -> Result<(), DomainError> {
+    if roles.contains(&ctx.actor.role) {
+        Ok(())
+    } else {
+        Err(DomainError::RoleNotPermitted {
+            role: ctx.actor.role,
+            action,
+        })
+    }
+}
+
+fn specific(ctx: &Ctx, field: &'static str, text: &str) -> Result<(), DomainError> {
+    if ctx.policy.is_placeholder(text) {
+        Err(DomainError::PlaceholderDescription { field })
+    } else {
+        Ok(())
+    }
+}
+
+fn out_of_order(step: &'static str, expected: &'static str) -> DomainError {
+    DomainError::StepOutOfOrder { step, expected }
+}
+
+/// The rules of §3, one guard per step.
+pub fn decide(
+    s: &ComplaintState,
+    complaint_id: &str,
+    c: &ComplaintCommand,
+    ctx: &Ctx,
+) -> Result<Vec<ComplaintEvent>, DomainError> {
+    use ComplaintCommand as C;
+    use ComplaintEvent as E;
+    let at = ctx.at;
+    let me = ctx.actor.person_id.clone();
+    if let C::Register {
+        customer,
+        market,
+        model,
+        batch,
+        print_code,
+        serials,
+        quantity,
+        weight_kg,
+        description,
+    } = c
+    {
+        role_in(
+            ctx,
+            &[Role::AfterSales, Role::Qc, Role::Sales],
+            "register a complaint",
+        )?;
+        if s.registered {
+            return Err(out_of_order("registered", "a new complaint id"));
+        }
+        specific(ctx, "description", description)?;
+        if *quantity == 0 {
+            return Err(DomainError::InvalidInput {
+                field: "quantity",
+                reason: "at least 1".into(),
+            });
+        }
+        return Ok(vec![E::ComplaintRegistered {
+            complaint_id: complaint_id.into(),
+            customer: customer.clone(),
+            market: *market,
+            model: model.clone(),
+            batch: batch.clone(),
+            print_code: print_code.clone(),
+            serials: serials.clone(),
+            quantity: *quantity,
+            weight_kg: *weight_kg,
+            description: description.clone(),
+            registered_by: me,
+            at,
+        }]);
+    }
+    if !s.registered {
+        return Err(DomainError::ComplaintNotFound {
+            complaint_id: complaint_id.into(),
+        });
+    }
+    if s.closed {
+        return Err(out_of_order("closed", "an open complaint"));
+    }
+    match c {
+        C::Register { .. } => unreachable!("handled above"),
+        C::InspectSample {
+            grade,
+            cause,
+            findings,
+            batch_units,
+        } => {
+            role_in(ctx, &[Role::Qc], "inspect and grade a complaint sample")?;
+            if s.grade.is_some() {
+                return Err(out_of_order("graded", "an ungraded complaint"));
+            }
+            specific(ctx, "findings", findings)?;
+            let mut events = vec![E::SampleInspected {
+                grade: *grade,
+                cause: *cause,
+                findings: findings.clone(),
+                inspected_by: me,
+                at,
+            }];
+            if *grade == Grade::A {
+                // Safety-critical: the whole batch, so it must be known.
+                let batch = s.batch.clone().ok_or(DomainError::RecallNeedsBatch)?;
+                events.push(E::RecallOpened {
+                    recall_id: format!("{complaint_id}-recall"),
+                    batch,
+                    serials: batch_units.clone(),
+                    at,
+                });
+            }
+            Ok(events)
+        }
+        C::RecordNonconformingControl { measures } => {
+            role_in(ctx, &[Role::Qc], "record nonconforming product control")?;
+            if !matches!(s.grade, Some(Grade::B | Grade::C)) {
+                return Err(out_of_order(
+                    "not graded B or C",
+                    "a grade B or C complaint",
+                ));
+            }
+            specific(ctx, "measures", measures)?;
+            Ok(vec![E::NonconformingControlRecorded {
+                measures: measures.clone(),
+                by: me,
+                at,
+            }])
+        }
+        C::RecordTraceLink { link, reference } => {
+            role_in(
+                ctx,
+                &[Role::Qc, Role::Production, Role::AfterSales],
+                "record a trace link",
+            )?;
+            specific(ctx, "reference", reference)?;
+            Ok(vec![E::TraceLinkRecorded {
+                link: *link,
+                reference: reference.clone(),
+                recorded_by: me,
+                at,
+            }])
+        }
+        C::ApproveReturn => {
+            // §3: up to the policy's weight the sales dept approves, above it the technical VP.
+            let limit = ctx.policy.complaints.sales_approval_max_kg;
+            let needed = if s.weight_kg <= limit {
+                Role::Sales
+            } else {
+                Role::TechnicalVp
+            };
+            if ctx.actor.role != needed {
+                return Err(DomainError::ReturnApprovalRole {
+                    weight_kg: s.weight_kg,
+                    limit_kg: limit,
+                    needed,
+                });
+            }
+            if s.return_approved {
+                return Err(out_of_order("approved", "an unapproved return"));
+            }
+            Ok(vec![E::ReturnApproved {
+                weight_kg: s.weight_kg,
+                approved_by: me,
+                role: needed,
+                at,
+            }])
+        }
+        C::Resolve { outcome, detail } => {
+            role_in(ctx, &[Role::AfterSales, Role::Sales], "resolve a complaint")?;
+            if *outcome == Outcome::CashRefund {
+                return Err(DomainError::CashRefundNotAllowed);
+            }
+            let grade = s.grade.ok_or(DomainError::ComplaintNotGraded)?;
+            if s.outcome.is_some() {
+                return Err(out_of_order("resolved", "an unresolved complaint"));
+            }
+            match grade {
+                Grade::B | Grade::C if !s.nonconforming_control => {
+                    return Err(DomainError::NonconformingControlRequired)
+                }
+                Grade::D if !matches!(outcome, Outcome::Exchange | Outcome::Explanation) => {
+                    return Err(DomainError::OutcomeNotForGrade {
+                        grade: "D",
+                        allowed: "exchange or explanation (usage guidance)",
+                    })
+                }
+                _ => {}
+            }
+            if *outcome == Outcome::Return && !s.return_approved {
+                return Err(DomainError::ReturnNotApproved);
+            }
+            specific(ctx, "detail", detail)?;
+            Ok(vec![E::ComplaintResolved {
+                outcome: *outcome,
+                detail: detail.clone(),
+                at,
+            }])
+        }
+        C::ReceiveReturnedGoods { quantity } => {
+            role_in(ctx, &[Role::AfterSales], "receive returned goods")?;
+            if s.outcome != Some(Outcome::Return) {
+                return Err(out_of_order(
+                    "no return agreed",
+                    "a complaint resolved by return",
+                ));
+            }
+            if *quantity == 0 {
+                return Err(DomainError::InvalidInput {
+                    field: "quantity",
+                    reason: "at least 1".into(),
+                });
+            }
+            Ok(vec![E::ReturnedGoodsReceived {
+                quantity: *quantity,
+                at,
+            }])
+        }
+        C::InspectReturnedGoods { passed, findings } => {
+            role_in(ctx, &[Role::Qc], "inspect returned goods")?;
+            if s.goods_received == 0 {
+                return Err(out_of_order("nothing received", "returned goods received"));
+            }
+            specific(ctx, "findings", findings)?;
+            Ok(vec![E::ReturnedGoodsInspected {
+                passed: *passed,
+                findings: findings.clone(),
+                inspected_by: me,
+                at,
+            }])
+        }
+        C::Restock => {
+            role_in(
+                ctx,
+                &[Role::AfterSales],
+                "put returned goods back into stock",
+            )?;
+            if s.goods_inspected_passed != Some(true) {
+                return Err(DomainError::StockEntryBeforeInspection);
+            }
+            if s.restocked {
+                return Err(out_of_order(
+                    "restocked",
+                    "inspected goods not yet in stock",
+                ));
+            }
+            Ok(vec![E::ReturnedGoodsRestocked {
+                quantity: s.goods_received,
+                at,
+            }])
+        }
+        C::Close => {
+            role_in(ctx, &[Role::AfterSales], "close a complaint")?;
+            if s.outcome.is_none() {
+                return Err(out_of_order("unresolved", "a resolved complaint"));
+            }
+            if s.goods_received > 0 && s.goods_inspected_passed.is_none() {
+                return Err(DomainError::StockEntryBeforeInspection);
+            }
+            Ok(vec![E::ComplaintClosed { at }])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, Policy};
+    use chrono::TimeZone;
+
+    #[derive(Clone)]
+    struct G {
+        policy: Policy,
+        state: ComplaintState,
+    }
+
+    fn who(role: Role) -> Actor {
+        Actor::new(format!("{role}-1"), role)
+    }
+
+    impl G {
+        fn new(weight_kg: u32, batch: Option<&str>) -> G {
+            let mut g = G {
+                policy: Policy::default_policy(),
+                state: ComplaintState::default(),
+            };
+            g = g.did(
+                Role::AfterSales,
+                ComplaintCommand::Register {
+                    customer: CustomerRef {
+                        customer_id: "C-7".into(),
+                        name: "Jinan Steel".into(),
+                    },
+                    market: Market::Domestic,
+                    model: "RD-40".into(),
+                    batch: batch.map(str::to_string),
+                    print_code: Some("20260115-0042".into()),
+                    serials: vec![],
+                    quantity: 12,
+                    weight_kg,
+                    description: "housings crack at the mounting lugs after a week".into(),
+                },
+            );
+            g
+        }
+
+        fn try_do(
+            &self,
+            role: Role,
+            c: ComplaintCommand,
+        ) -> Result<Vec<ComplaintEvent>, DomainError> {
+            let at = Utc.with_ymd_and_hms(2026, 3, 3, 2, 0, 0).unwrap();
+            decide(
+                &self.state,
+                "CP-1",
+                &c,
+                &Ctx::new(&who(role), at, &self.policy),
+            )
+        }
+
+        fn did(mut self, role: Role, c: ComplaintCommand) -> G {
+            let events = self
+                .try_do(role, c.clone())
+                .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+            self.state = events.iter().fold(self.state, |s, e| s.evolve(e));
+            self
+        }
+
+        fn refused(&self, role: Role, c: ComplaintCommand) -> &'static str {
+            self.try_do(role, c).expect_err("refused").code()
+        }
+
+        fn graded(self, grade: Grade) -> G {
+            self.did(Role::Qc, inspect(grade))
+        }
+    }
+
+    fn inspect(grade: Grade) -> ComplaintCommand {
+        ComplaintCommand::InspectSample {
+            grade,
+            cause: CauseCategory::ComponentQuality,
+            findings: "casting porosity at the lug".into(),
+            batch_units: vec!["SN-1".into(), "SN-2".into()],
+        }
+    }
+
+    fn resolve(outcome: Outcome) -> ComplaintCommand {
+        ComplaintCommand::Resolve {
+            outcome,
+            detail: "twelve replacement housings shipped".into(),
+        }
+    }
+
+    #[test]
+    fn grade_a_opens_a_recall_over_the_batch_and_needs_the_batch() {
+        let g = G::new(40, Some("B-2026-01"));
+        let events = g.try_do(Role::Qc, inspect(Grade::A)).unwrap();
+        assert!(
+            matches!(&events[1], ComplaintEvent::RecallOpened { batch, serials, .. }
+            if batch == "B-2026-01" && serials.len() == 2)
+        );
+        let g = G::new(40, None);
+        assert_eq!(g.refused(Role::Qc, inspect(Grade::A)), "recall-needs-batch");
+        assert_eq!(
+            g.refused(Role::AfterSales, inspect(Grade::B)),
+            "role-not-permitted"
+        );
+    }
+
+    #[test]
+    fn grades_b_and_c_need_nonconforming_control_before_resolution() {
+        for grade in [Grade::B, Grade::C] {
+            let g = G::new(40, Some("B-1")).graded(grade);
+            assert_eq!(
+                g.refused(Role::AfterSales, resolve(Outcome::Exchange)),
+                "nonconforming-control-required"
+            );
+            let g = g.did(
+                Role::Qc,
+                ComplaintCommand::RecordNonconformingControl {
+                    measures: "batch B-1 isolated in the warehouse, 100 % re-inspection".into(),
+                },
+            );
+            assert!(g
+                .try_do(Role::AfterSales, resolve(Outcome::Exchange))
+                .is_ok());
+        }
+        let g = G::new(40, Some("B-1")).graded(Grade::D);
+        let control = ComplaintCommand::RecordNonconformingControl {
+            measures: "isolate".into(),
+        };
+        assert_eq!(g.refused(Role::Qc, control), "step-out-of-order");
+    }
+
+    #[test]
+    fn grade_d_is_settled_by_exchange_or_usage_guidance_only() {
+        let g = G::new(40, Some("B-1")).graded(Grade::D);
+        assert_eq!(
+            g.refused(Role::AfterSales, resolve(Outcome::Discount)),
+            "outcome-not-for-grade"
+        );
+        assert!(g
+            .try_do(Role::AfterSales, resolve(Outcome::Explanation))
+            .is_ok());
+        assert!(g
+            .try_do(Role::AfterSales, resolve(Outcome::Exchange))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_cash_refund_is_refused_and_an_ungraded_complaint_is_not_resolved() {
+        let g = G::new(40, Some("B-1"));
+        assert_eq!(
+            g.refused(Role::AfterSales, resolve(Outcome::CashRefund)),
+            "cash-refund-not-allowed"
+        );
+        assert_eq!(
+            g.refused(Role::AfterSales, resolve(Outcome::Exchange)),
+            "complaint-not-graded"
+        );
+    }
+
+    #[test]
+    fn returns_are_approved_by_weight_sales_up_to_the_limit_the_vp_above() {
+        let light = G::new(500, Some("B-1")).graded(Grade::A);
+        assert_eq!(
+            light.refused(Role::AfterSales, resolve(Outcome::Return)),
+            "return-not-approved"
+        );
+        assert_eq!(
+            light.refused(Role::TechnicalVp, ComplaintCommand::ApproveReturn),
+            "return-approval-role"
+        );
+        let light = light.did(Role::Sales, ComplaintCommand::ApproveReturn);
+        assert!(light
+            .try_do(Role::AfterSales, resolve(Outcome::Return))
+            .is_ok());
+        let heavy = G::new(501, Some("B-1")).graded(Grade::A);
+        assert_eq!(
+            heavy.refused(Role::Sales, ComplaintCommand::ApproveReturn),
+            "return-approval-role"
+        );
+        assert!(heavy
+            .try_do(Role::TechnicalVp, ComplaintCommand::ApproveReturn)
+            .is_ok());
+    }
+
+    #[test]
+    fn returned_goods_enter_stock_only_after_a_passed_qc_inspection() {
+        let g = G::new(100, Some("B-1"))
+            .graded(Grade::A)
+            .did(Role::Sales, ComplaintCommand::ApproveReturn)
+            .did(Role::AfterSales, resolve(Outcome::Return));
+        assert_eq!(
+            g.refused(Role::AfterSales, ComplaintCommand::Restock),
+            "stock-entry-before-inspection"
+        );
+        let g = g.did(
+            Role::AfterSales,
+            ComplaintCommand::ReceiveReturnedGoods { quantity: 12 },
+        );
+        assert_eq!(
+            g.refused(Role::AfterSales, ComplaintCommand::Restock),
+            "stock-entry-before-inspection"
+        );
+        assert_eq!(
+            g.refused(Role::AfterSales, ComplaintCommand::Close),
+            "stock-entry-before-inspection"
+        );
+        let failed = g.clone().did(
+            Role::Qc,
+            ComplaintCommand::InspectReturnedGoods {
+                passed: false,
+                findings: "cracked lugs on all twelve".into(),
+            },
+        );
+        assert_eq!(
+            failed.refused(Role::AfterSales, ComplaintCommand::Restock),
+            "stock-entry-before-inspection"
+        );
+        let passed = g.did(
+            Role::Qc,
+            ComplaintCommand::InspectReturnedGoods {
+                passed: true,
+                findings: "sorted: twelve sound".into(),
+            },
+        );
+        assert!(passed
+            .try_do(Role::AfterSales, ComplaintCommand::Restock)
+            .is_ok());
+    }
+
+    #[test]
+    fn trace_links_are_specific_and_a_closed_complaint_refuses_steps() {
+        let g = G::new(10, Some("B-1"));
+        let vague = ComplaintCommand::RecordTraceLink {
+            link: TraceLink::Supplier,
+            reference: "不详".into(),
+        };
+        assert_eq!(g.refused(Role::Qc, vague), "placeholder-description");
+        let g = g
+            .graded(Grade::D)
+            .did(Role::AfterSales, resolve(Outcome::Explanation))
+            .did(Role::AfterSales, ComplaintCommand::Close);
+        let link = ComplaintCommand::RecordTraceLink {
+            link: TraceLink::Label,
+            reference: "label L-77".into(),
+        };
+        assert_eq!(g.refused(Role::Qc, link), "step-out-of-order");
+        let none = G {
+            policy: Policy::default_policy(),
+            state: ComplaintState::default(),
+        };
+        assert_eq!(
+            none.refused(Role::Qc, inspect(Grade::D)),
+            "complaint-not-found"
+        );
+    }
+}
