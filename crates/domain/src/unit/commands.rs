@@ -55,6 +55,8 @@ pub struct PersonRefInput {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+// Commands live for one decision; boxing the big variant would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 pub enum UnitCommand {
     /// The unit file's shipped state.
     RecordShipment {
