@@ -10,6 +10,7 @@ pub mod field_dto;
 pub mod openapi;
 pub mod outbox;
 pub mod problem;
+pub mod quality_dto;
 pub mod routes;
 
 use std::sync::{Arc, Mutex};

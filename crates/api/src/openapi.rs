@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{feed, plans, reads, service, sla, units, webhooks};
+use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,7 +38,15 @@ use crate::routes::{feed, plans, reads, service, sla, units, webhooks};
         service::confirm_satisfaction, service::pause_clock, service::resume_clock, service::escalate,
         service::close, service::list, service::get_one,
         sla::timers, sla::breaches, sla::assess_breach, sla::assess_unclear_record, sla::waive,
-        sla::list_penalties, sla::tallies, sla::get_one
+        sla::list_penalties, sla::tallies, sla::get_one,
+        units::record_shipment, units::record_follow_up,
+        complaints::register, complaints::inspect_sample, complaints::record_nonconforming_control,
+        complaints::record_trace_link, complaints::approve_return, complaints::resolve,
+        complaints::receive_goods, complaints::inspect_goods, complaints::restock, complaints::close,
+        complaints::list, complaints::get_one, complaints::recalls,
+        quality::raise, quality::investigate, quality::escalate, quality::instruct, quality::analyse,
+        quality::close, quality::list, quality::get_one, quality::archive, quality::qc_monthly,
+        quality::unit_file
     ),
     components(schemas(
         crate::problem::Problem,
@@ -46,7 +54,9 @@ use crate::routes::{feed, plans, reads, service, sla, units, webhooks};
         repairledger_domain::plan::PlanEvent,
         repairledger_domain::production::ProductionEvent,
         repairledger_domain::service::ServiceEvent,
-        repairledger_domain::penalty::PenaltyEvent
+        repairledger_domain::penalty::PenaltyEvent,
+        repairledger_domain::complaint::ComplaintEvent,
+        repairledger_domain::quality::QualityEvent
     )),
     modifiers(&Conventions),
     tags(
@@ -63,6 +73,9 @@ use crate::routes::{feed, plans, reads, service, sla, units, webhooks};
         (name = "webhooks", description = "Signed deliveries of the log to integrators"),
         (name = "field service", description = "Field service requests: relay, warranty, quotes, on-site work, trip reports (domain.md §2)"),
         (name = "sla", description = "Deadline timers judged at an instant, with pauses (domain.md §1 rules 3, 13, 14; §2)"),
+        (name = "complaints", description = "Complaints: grades A-D, recalls, trace chain, returns by weight, no cash refunds (domain.md §3)"),
+        (name = "quality", description = "Quality information feedback, the accident archive, the monthly QC report, the unit file"),
+        (name = "units", description = "Units and their files"),
         (name = "penalties", description = "Breaches, penalties within the policy's scale, waivers and tallies (rule 17, §2)"),
     )
 )]

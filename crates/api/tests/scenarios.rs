@@ -217,6 +217,11 @@ async fn run(name: &str) -> Value {
             "department": get("/v1/penalties/tallies?by=department".into()).await,
             "month": get("/v1/penalties/tallies?by=month".into()).await,
         },
+        "complaints": get("/v1/complaints".into()).await,
+        "recalls": get("/v1/recalls".into()).await,
+        "quality_cases": get("/v1/quality-cases".into()).await,
+        "accident_archive": get("/v1/accident-archive".into()).await,
+        "qc_report": get("/v1/reports/qc-monthly".into()).await,
         "log": log,
     })
 }
@@ -243,6 +248,8 @@ scenario!(non_custodian_handover);
 scenario!(field_service_drill);
 scenario!(field_service_on_time);
 scenario!(return_deadlines);
+scenario!(complaint_grades);
+scenario!(qc_month);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;

@@ -108,6 +108,8 @@ pub enum StreamKind {
     Production,
     Service,
     Penalty,
+    Complaint,
+    Quality,
     Webhook,
     Policy,
     Other,
@@ -124,6 +126,10 @@ pub fn stream_kind(stream: &str) -> (StreamKind, &str) {
         (StreamKind::Service, id)
     } else if let Some(id) = stream.strip_prefix("penalty-") {
         (StreamKind::Penalty, id)
+    } else if let Some(id) = stream.strip_prefix("complaint-") {
+        (StreamKind::Complaint, id)
+    } else if let Some(id) = stream.strip_prefix("quality-") {
+        (StreamKind::Quality, id)
     } else if let Some(id) = stream.strip_prefix("webhook-") {
         (StreamKind::Webhook, id)
     } else if stream == repairledger_domain::streams::POLICY {

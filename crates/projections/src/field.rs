@@ -22,6 +22,7 @@ use crate::model::{Entry, ReadModel};
 pub enum SubjectKind {
     Unit,
     ServiceRequest,
+    Complaint,
 }
 
 /// One deadline of one subject: `{subject}.{rule}.{n}`.
@@ -212,7 +213,7 @@ fn key(subject: &str, rule: TimerRule) -> String {
 impl ReadModel {
     /// Starts a timer unless one of the rule is already running for the subject.
     #[allow(clippy::too_many_arguments)]
-    fn start_timer(
+    pub(crate) fn start_timer(
         &mut self,
         rule: TimerRule,
         subject_kind: SubjectKind,
@@ -252,7 +253,13 @@ impl ReadModel {
         );
     }
 
-    fn stop_timer(&mut self, subject: &str, rule: TimerRule, at: DateTime<Utc>, e: &RecordedEvent) {
+    pub(crate) fn stop_timer(
+        &mut self,
+        subject: &str,
+        rule: TimerRule,
+        at: DateTime<Utc>,
+        e: &RecordedEvent,
+    ) {
         if let Some(id) = self.open_timers.remove(&key(subject, rule)) {
             if let Some(t) = self.timers.get_mut(&id) {
                 t.stopped_at = Some(at);

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod field;
 pub mod integration;
 pub mod model;
+pub mod quality;
 
 use std::sync::RwLock;
 
@@ -14,10 +15,11 @@ use repairledger_store::{Checkpoint, EventStore, StoreError};
 
 pub use field::*;
 pub use model::*;
+pub use quality::*;
 
 /// The checkpoint name in the store. Bump the suffix when `ReadModel`'s shape changes, so an old
 /// checkpoint is ignored and the model rebuilt.
-pub const CHECKPOINT: &str = "read_model.v3";
+pub const CHECKPOINT: &str = "read_model.v4";
 
 /// How many events are folded per read from the log.
 const PAGE: usize = 1024;

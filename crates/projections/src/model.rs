@@ -29,6 +29,28 @@ pub struct UnitView {
     pub issued_for: Option<String>,
     /// Emergency uses of this unit as a spare on site.
     pub field_uses: Vec<FieldUse>,
+    /// The unit file's shipped states (出厂状态), oldest first.
+    pub shipments: Vec<ShipmentRecord>,
+    /// Yearly follow-ups with the user (年度回访).
+    pub follow_ups: Vec<FollowUpRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ShipmentRecord {
+    pub customer: CustomerRef,
+    pub shipped_on: NaiveDate,
+    pub configuration: String,
+    pub recorded_by: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FollowUpRecord {
+    pub year: i32,
+    pub satisfaction: repairledger_domain::service::Satisfaction,
+    pub notes: String,
+    pub recorded_by: String,
+    pub at: DateTime<Utc>,
 }
 
 /// The documents of one return: the information transfer form and what followed.
@@ -214,6 +236,15 @@ pub struct ReadModel {
     pub penalties: BTreeMap<String, crate::field::PenaltyView>,
     /// Service requests escalated to a return, by unit serial.
     pub service_links: BTreeMap<String, Vec<String>>,
+    pub complaints: BTreeMap<String, crate::quality::ComplaintView>,
+    pub recalls: BTreeMap<String, crate::quality::RecallView>,
+    /// Recalls by unit serial.
+    pub recalled_units: BTreeMap<String, Vec<String>>,
+    /// Complaints naming a unit, by serial.
+    pub unit_complaints: BTreeMap<String, Vec<String>>,
+    pub quality_cases: BTreeMap<String, crate::quality::QualityCaseView>,
+    /// Product-caused failures, in log order (the monthly QC report's input).
+    pub failures: Vec<crate::quality::FailureLine>,
 }
 
 impl ReadModel {
@@ -259,6 +290,16 @@ impl ReadModel {
                 id,
                 e,
                 &decode::<repairledger_domain::service::ServiceEvent>(e)?,
+            ),
+            StreamKind::Complaint => self.apply_complaint(
+                id,
+                e,
+                &decode::<repairledger_domain::complaint::ComplaintEvent>(e)?,
+            ),
+            StreamKind::Quality => self.apply_quality(
+                id,
+                e,
+                &decode::<repairledger_domain::quality::QualityEvent>(e)?,
             ),
             StreamKind::Penalty => {
                 self.apply_penalty(e, &decode::<repairledger_domain::penalty::PenaltyEvent>(e)?)
@@ -329,6 +370,8 @@ impl ReadModel {
                 handovers: Vec::new(),
                 issued_for: None,
                 field_uses: Vec::new(),
+                shipments: Vec::new(),
+                follow_ups: Vec::new(),
             });
         view.version = e.version;
         view.last_position = e.position;
@@ -547,9 +590,34 @@ impl ReadModel {
                 at: *at,
             }),
             IssuedAsExchange { faulty_serial, .. } => view.issued_for = Some(faulty_serial.clone()),
+            UnitShipped {
+                customer,
+                shipped_on,
+                configuration,
+                at,
+            } => view.shipments.push(ShipmentRecord {
+                customer: customer.clone(),
+                shipped_on: *shipped_on,
+                configuration: configuration.clone(),
+                recorded_by: by.clone(),
+                at: *at,
+            }),
+            FollowUpRecorded {
+                year,
+                satisfaction,
+                notes,
+                at,
+            } => view.follow_ups.push(FollowUpRecord {
+                year: *year,
+                satisfaction: *satisfaction,
+                notes: notes.clone(),
+                recorded_by: by.clone(),
+                at: *at,
+            }),
             _ => {}
         }
         self.unit_timers(serial, e, ev);
+        self.unit_failures(serial, e, ev);
     }
 
     fn apply_plan(&mut self, plan_id: &str, e: &RecordedEvent, ev: &PlanEvent) {

@@ -337,6 +337,43 @@ fn scenario(rule: TimerRule, after: Duration) -> (Log, String) {
             };
             log.add(s, AS, stop, e);
         }
+        TimerRule::ComplaintResolution => {
+            use repairledger_domain::complaint::*;
+            let c = "complaint-K";
+            log.add(
+                c,
+                AS,
+                t,
+                ComplaintEvent::ComplaintRegistered {
+                    complaint_id: "K".into(),
+                    customer: CustomerRef {
+                        customer_id: "C".into(),
+                        name: "Customer".into(),
+                    },
+                    market: Market::Domestic,
+                    model: "RD-40".into(),
+                    batch: None,
+                    print_code: None,
+                    serials: vec![],
+                    quantity: 1,
+                    weight_kg: 1,
+                    description: "cracked".into(),
+                    registered_by: "wang.as".into(),
+                    at: t,
+                },
+            );
+            log.add(
+                c,
+                AS,
+                stop,
+                ComplaintEvent::ComplaintResolved {
+                    outcome: Outcome::Exchange,
+                    detail: "new one".into(),
+                    at: stop,
+                },
+            );
+            return (log, id("K"));
+        }
         TimerRule::CarryBack | TimerRule::RepairCycle | TimerRule::SpareRetrieval => {
             let u = "unit-U";
             let opened = |at: DateTime<Utc>, returned: Option<DateTime<Utc>>, emergency: bool| {
@@ -439,6 +476,7 @@ const CASES: &[(TimerRule, i64, i64)] = &[
     (TimerRule::CarryBack, 2 * 24, 3 * 24),
     (TimerRule::RepairCycle, 13 * 24, 15 * 24),
     (TimerRule::SpareRetrieval, 6 * 24, 8 * 24),
+    (TimerRule::ComplaintResolution, 9 * 24, 11 * 24),
 ];
 
 #[test]
@@ -459,7 +497,7 @@ fn every_rule_is_met_in_time_and_breached_when_late() {
         );
     }
     let covered: std::collections::BTreeSet<_> = CASES.iter().map(|c| c.0).collect();
-    assert_eq!(covered.len(), 14, "every timer rule has a case");
+    assert_eq!(covered.len(), 15, "every timer rule has a case");
 }
 
 #[test]

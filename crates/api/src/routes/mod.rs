@@ -1,8 +1,41 @@
 //! Route registration: one list, so the OpenAPI document and the router cannot disagree
 //! (`openapi::ApiDoc` lists the same handlers; a test checks every documented path answers).
 
+/// One POST endpoint per step of an aggregate: the handler reads the body and headers, builds the
+/// domain command (`$cmd`, with the app state and optionally the path id at hand) and hands it to
+/// the aggregate's runner (`$runner(state, meta, id, make)`), which loads, decides and appends.
+macro_rules! command_step {
+    ($runner:path, $param:literal, $param_doc:literal, $tag:literal,
+     $(#[$doc:meta])* $name:ident, $route:literal, $body:ty, $op:literal, $ok:literal,
+     |$state:ident, $b:ident $(, $rid:ident)?| $cmd:expr) => {
+        $(#[$doc])*
+        #[utoipa::path(
+            post, path = concat!("/v1", $route), tag = $tag, operation_id = $op,
+            request_body = $body,
+            params(($param = String, Path, description = $param_doc)),
+            responses((status = 200, description = $ok, body = CommandResponse))
+        )]
+        #[post($route)]
+        pub async fn $name(
+            req: HttpRequest,
+            state: Data<AppState>,
+            caller: Caller,
+            id: Path<String>,
+            body: Json<$body>,
+        ) -> Result<HttpResponse, ApiError> {
+            let $b = body.into_inner();
+            let meta = Meta::new(&req, &state, &caller, $b.occurred_at, &$b)?;
+            $(let $rid = id.to_string();)?
+            #[allow(unused_variables)]
+            $runner(&state, meta, &id, |$state| Ok($cmd)).await
+        }
+    };
+}
+
+pub mod complaints;
 pub mod feed;
 pub mod plans;
+pub mod quality;
 pub mod reads;
 pub mod service;
 pub mod sla;
@@ -76,6 +109,32 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(sla::list_penalties)
         .service(sla::tallies)
         .service(sla::get_one)
+        .service(units::record_shipment)
+        .service(units::record_follow_up)
+        .service(complaints::register)
+        .service(complaints::inspect_sample)
+        .service(complaints::record_nonconforming_control)
+        .service(complaints::record_trace_link)
+        .service(complaints::approve_return)
+        .service(complaints::resolve)
+        .service(complaints::receive_goods)
+        .service(complaints::inspect_goods)
+        .service(complaints::restock)
+        .service(complaints::close)
+        .service(complaints::list)
+        .service(complaints::get_one)
+        .service(complaints::recalls)
+        .service(quality::raise)
+        .service(quality::investigate)
+        .service(quality::escalate)
+        .service(quality::instruct)
+        .service(quality::analyse)
+        .service(quality::close)
+        .service(quality::list)
+        .service(quality::get_one)
+        .service(quality::archive)
+        .service(quality::qc_monthly)
+        .service(quality::unit_file)
         .service(reads::me)
         .service(reads::people)
         .service(reads::list_units)

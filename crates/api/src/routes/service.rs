@@ -75,29 +75,8 @@ pub async fn receive(
 }
 
 macro_rules! service_step {
-    ($(#[$doc:meta])* $name:ident, $route:literal, $body:ty, $op:literal, $ok:literal,
-     |$state:ident, $b:ident $(, $rid:ident)?| $cmd:expr) => {
-        $(#[$doc])*
-        #[utoipa::path(
-            post, path = concat!("/v1", $route), tag = "field service", operation_id = $op,
-            request_body = $body,
-            params(("request_id" = String, Path, description = "The service request")),
-            responses((status = 200, description = $ok, body = CommandResponse))
-        )]
-        #[post($route)]
-        pub async fn $name(
-            req: HttpRequest,
-            state: Data<AppState>,
-            caller: Caller,
-            request_id: Path<String>,
-            body: Json<$body>,
-        ) -> Result<HttpResponse, ApiError> {
-            let $b = body.into_inner();
-            let meta = Meta::new(&req, &state, &caller, $b.occurred_at, &$b)?;
-            $(let $rid = request_id.to_string();)?
-            #[allow(unused_variables)]
-            service_command(&state, meta, &request_id, |$state| Ok($cmd)).await
-        }
+    ($($t:tt)*) => {
+        command_step!(service_command, "request_id", "The service request", "field service", $($t)*);
     };
 }
 

@@ -277,6 +277,19 @@ macro_rules! unit_step {
 }
 
 unit_step!(
+    /// Record the unit's shipped state in its file (production or after-sales): customer, date,
+    /// configuration.
+    record_shipment, "/units/{serial}/shipments", "/v1/units/{serial}/shipments", crate::quality_dto::ShipmentRequest,
+    "recordShipment", "units", "On file",
+    |b| UnitCommand::RecordShipment { customer: b.customer.clone(), shipped_on: b.shipped_on, configuration: b.configuration.clone() }
+);
+unit_step!(
+    /// Record the yearly follow-up with the user (after-sales), one per year.
+    record_follow_up, "/units/{serial}/follow-ups", "/v1/units/{serial}/follow-ups", crate::quality_dto::FollowUpRequest,
+    "recordFollowUp", "units", "On file",
+    |b| UnitCommand::RecordFollowUp { year: b.year, satisfaction: b.satisfaction, notes: b.notes.clone() }
+);
+unit_step!(
     /// Register a received unit (after-sales): warranty is fixed at arrival and the unit enters
     /// the awaiting-repair zone (rule 5).
     register, "/units/{serial}/registration", "/v1/units/{serial}/registration", StepRequest, "registerUnit", "returns", "Registered",

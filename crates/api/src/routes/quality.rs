@@ -1,0 +1,494 @@
+//! Quality information feedback (seed 000 part 1), the accident analysis archive, the monthly QC
+//! report (rule 16) and the unit file (domain.md §4).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use actix_web::web::{Data, Json, Path, Query};
+use actix_web::{get, post, HttpRequest, HttpResponse};
+use chrono::Datelike;
+use repairledger_domain::quality::{self, QualityCommand, QualityEvent, QualityState};
+use repairledger_domain::unit::CauseCategory;
+use repairledger_domain::{streams, DomainError};
+use repairledger_projections::{FailureSource, QualityCaseView, ReadModel};
+
+use crate::auth::Caller;
+use crate::command::{check_id, execute, load, refused, Meta, Planned};
+use crate::dto::{CommandResponse, ReadQuery, StepRequest};
+use crate::field_dto::ReasonRequest;
+use crate::problem::ApiError;
+use crate::quality_dto::*;
+use crate::routes::reads::{view, At};
+use crate::AppState;
+
+async fn quality_command(
+    state: &AppState,
+    meta: Meta,
+    case_id: &str,
+    make: impl Fn(&AppState) -> Result<QualityCommand, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("case_id", case_id)?;
+    let stream = streams::quality(case_id);
+    execute(state, meta, &stream, |state, ctx| {
+        let (events, version) = load::<QualityEvent>(state, &stream)?;
+        let current = QualityState::from_events(&events);
+        let cmd = make(state)?;
+        let new = quality::decide(&current, case_id, &cmd, ctx).map_err(refused)?;
+        Ok(vec![Planned::new(stream.clone(), version, &new)])
+    })
+    .await
+}
+
+/// Raise a quality issue (QC): an inspector's internal anomaly alert, or a customer's quality
+/// feedback registered by QC.
+#[utoipa::path(
+    post, path = "/v1/quality-cases", tag = "quality", operation_id = "raiseQualityIssue",
+    request_body = RaiseQualityIssueRequest,
+    responses((status = 200, description = "Raised", body = CommandResponse))
+)]
+#[post("/quality-cases")]
+pub async fn raise(
+    req: HttpRequest,
+    state: Data<AppState>,
+    caller: Caller,
+    body: Json<RaiseQualityIssueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let meta = Meta::new(&req, &state, &caller, b.occurred_at, &b)?;
+    quality_command(&state, meta, &b.case_id, |_| {
+        Ok(QualityCommand::Raise {
+            source: b.source,
+            severity: b.severity,
+            model: b.model.clone(),
+            batch: b.batch.clone(),
+            complaint_id: b.complaint_id.clone(),
+            description: b.description.clone(),
+        })
+    })
+    .await
+}
+
+macro_rules! quality_step {
+    ($($t:tt)*) => {
+        command_step!(quality_command, "case_id", "The quality case", "quality", $($t)*);
+    };
+}
+
+quality_step!(
+    /// Record an investigation (QC): a same-batch check or a retained-sample recheck.
+    investigate, "/quality-cases/{case_id}/investigations", InvestigationRequest, "recordInvestigation", "Recorded",
+    |state, b| QualityCommand::Investigate { investigation: b.investigation, findings: b.findings.clone() }
+);
+quality_step!(
+    /// Escalate a major issue to the general manager (QC).
+    escalate, "/quality-cases/{case_id}/escalation", ReasonRequest, "escalateQualityIssue", "Escalated",
+    |state, b| QualityCommand::Escalate { reason: b.reason.clone() }
+);
+quality_step!(
+    /// The general manager's instruction on an escalated issue.
+    instruct, "/quality-cases/{case_id}/instruction", InstructionRequest, "instructOnQualityIssue", "Recorded",
+    |state, b| QualityCommand::Instruct { instruction: b.instruction.clone() }
+);
+quality_step!(
+    /// Analyse the cause (QC): files the case in the accident analysis archive under its
+    /// common cause.
+    analyse, "/quality-cases/{case_id}/analysis", AnalysisRequest, "analyseQualityCase", "Analysed",
+    |state, b| QualityCommand::Analyse {
+        cause: b.cause,
+        common_cause: b.common_cause.clone(),
+        analysis: b.analysis.clone(),
+        corrective_action: b.corrective_action.clone(),
+    }
+);
+quality_step!(
+    /// Close an analysed case (QC); an escalated one needs the general manager's instruction.
+    close, "/quality-cases/{case_id}/closure", StepRequest, "closeQualityCase", "Closed",
+    |state, b| QualityCommand::Close
+);
+
+/// Quality cases by id.
+#[utoipa::path(get, path = "/v1/quality-cases", tag = "quality", operation_id = "listQualityCases",
+    params(ReadQuery),
+    responses((status = 200, description = "Cases", body = [QualityCaseView])))]
+#[get("/quality-cases")]
+pub async fn list(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let at = At::new(q.min_position, q.as_of, q.as_of_position);
+    let found = view(&state, at, |m| {
+        m.quality_cases.values().cloned().collect::<Vec<_>>()
+    })?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// One quality case.
+#[utoipa::path(get, path = "/v1/quality-cases/{case_id}", tag = "quality", operation_id = "getQualityCase",
+    params(("case_id" = String, Path, description = "The quality case"), ReadQuery),
+    responses((status = 200, description = "The case", body = QualityCaseView)))]
+#[get("/quality-cases/{case_id}")]
+pub async fn get_one(
+    state: Data<AppState>,
+    _caller: Caller,
+    case_id: Path<String>,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("case_id", &case_id)?;
+    let at = At::new(q.min_position, q.as_of, q.as_of_position);
+    match view(&state, at, |m| {
+        m.quality_cases.get(case_id.as_str()).cloned()
+    })? {
+        Some(c) => Ok(HttpResponse::Ok().json(c)),
+        None => Err(ApiError::Domain(DomainError::QualityCaseNotFound {
+            case_id: case_id.to_string(),
+        })),
+    }
+}
+
+/// The accident analysis archive: analysed cases grouped by their common cause.
+#[utoipa::path(get, path = "/v1/accident-archive", tag = "quality", operation_id = "accidentArchive",
+    params(ReadQuery),
+    responses((status = 200, description = "Groups, by common cause", body = [ArchiveGroup])))]
+#[get("/accident-archive")]
+pub async fn archive(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let at = At::new(q.min_position, q.as_of, q.as_of_position);
+    let groups = view(&state, at, |m| {
+        let mut by: BTreeMap<String, ArchiveGroup> = BTreeMap::new();
+        for c in m.quality_cases.values() {
+            let Some(a) = &c.analysis else { continue };
+            let g = by.entry(a.common_cause.clone()).or_insert(ArchiveGroup {
+                common_cause: a.common_cause.clone(),
+                cases: Vec::new(),
+                causes: Vec::new(),
+                models: Vec::new(),
+                corrective_actions: Vec::new(),
+            });
+            g.cases.push(c.case_id.clone());
+            if !g.causes.contains(&a.cause) {
+                g.causes.push(a.cause);
+            }
+            if !g.models.contains(&c.model) {
+                g.models.push(c.model.clone());
+            }
+            g.corrective_actions.push(a.corrective_action.clone());
+        }
+        by.into_values().collect::<Vec<_>>()
+    })?;
+    Ok(HttpResponse::Ok().json(groups))
+}
+
+fn check_month(month: &str) -> Result<(), ApiError> {
+    let ok = month.len() == 7
+        && chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::MalformedRequest(format!(
+            "month is YYYY-MM, got {month:?}"
+        )))
+    }
+}
+
+/// Builds the report from the failures on record. The month of a failure is its local month
+/// under the current policy's calendar.
+fn report(state: &AppState, m: &ReadModel, month: Option<&str>) -> QcReport {
+    let calendar = state.policy.calendar();
+    let mut cells: BTreeMap<(String, String, CauseCategory), (u32, u32)> = BTreeMap::new();
+    for f in &m.failures {
+        let mo = calendar.local_month(f.at);
+        if month.is_some_and(|x| x != mo) {
+            continue;
+        }
+        let cell = cells.entry((mo, f.model.clone(), f.cause)).or_default();
+        match f.source {
+            FailureSource::Repair => cell.0 += 1,
+            FailureSource::Complaint => cell.1 += 1,
+        }
+    }
+    let rows: Vec<ReportRow> = cells
+        .into_iter()
+        .map(|((month, model, cause), (repairs, complaints))| ReportRow {
+            month,
+            model,
+            cause,
+            repairs,
+            complaints,
+            total: repairs + complaints,
+        })
+        .collect();
+    let mut by_cause: BTreeMap<CauseCategory, u32> = BTreeMap::new();
+    for r in &rows {
+        *by_cause.entry(r.cause).or_default() += r.total;
+    }
+    QcReport {
+        month: month.map(str::to_string),
+        position: m.position,
+        total: rows.iter().map(|r| r.total).sum(),
+        by_cause: by_cause
+            .into_iter()
+            .map(|(cause, total)| CauseTotal { cause, total })
+            .collect(),
+        rows,
+    }
+}
+
+fn csv(r: &QcReport) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::from("month,model,cause,repairs,complaints,total\n");
+    for row in &r.rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            row.month,
+            field(&row.model),
+            row.cause.as_str(),
+            row.repairs,
+            row.complaints,
+            row.total
+        ));
+    }
+    out
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar per product cause, split by model, with the counts written on it: what a
+/// manager reads at a glance. Same report, same bytes.
+fn svg(r: &QcReport) -> String {
+    const PALETTE: [&str; 8] = [
+        "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#9c755f",
+    ];
+    let causes = [
+        CauseCategory::ComponentQuality,
+        CauseCategory::DesignDefect,
+        CauseCategory::ProcessDefect,
+        CauseCategory::ProductionControl,
+    ];
+    let models: Vec<String> = r
+        .rows
+        .iter()
+        .map(|row| row.model.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let colour = |model: &str| {
+        let i = models.iter().position(|m| m == model).unwrap_or(0);
+        PALETTE[i % PALETTE.len()]
+    };
+    let max = causes
+        .iter()
+        .map(|c| {
+            r.by_cause
+                .iter()
+                .find(|t| t.cause == *c)
+                .map_or(0, |t| t.total)
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (left, width, bar, gap) = (170.0, 420.0, 28.0, 14.0);
+    let top = 56.0;
+    let legend_y = top + causes.len() as f64 * (bar + gap) + 20.0;
+    let height = legend_y + 24.0 * models.len().max(1) as f64 + 16.0;
+    let title = match &r.month {
+        Some(m) => format!("Product-caused failures, {m}"),
+        None => "Product-caused failures, all months".to_string(),
+    };
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n\
+         <text x=\"16\" y=\"28\" font-size=\"17\" font-weight=\"bold\">{}</text>\n\
+         <text x=\"16\" y=\"46\" fill=\"#555\">{} failures; repairs and complaints by cause and model (log position {})</text>\n",
+        xml(&title),
+        r.total,
+        r.position,
+        w = left + width + 60.0,
+    );
+    for (i, cause) in causes.iter().enumerate() {
+        let y = top + i as f64 * (bar + gap);
+        out.push_str(&format!(
+            "<text x=\"16\" y=\"{}\">{}</text>\n",
+            y + bar * 0.65,
+            cause.as_str().replace('_', " ")
+        ));
+        let mut x = left;
+        let mut total = 0;
+        for row in r.rows.iter().filter(|row| row.cause == *cause) {
+            // Rows are per month too; a bar sums a model's months.
+            total += row.total;
+            let w = width * f64::from(row.total) / f64::from(max);
+            out.push_str(&format!(
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bar}\" fill=\"{}\"><title>{} {}: {}</title></rect>\n",
+                colour(&row.model),
+                xml(&row.model),
+                row.month,
+                row.total
+            ));
+            x += w;
+        }
+        out.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{}\" font-weight=\"bold\">{total}</text>\n",
+            x + 6.0,
+            y + bar * 0.65
+        ));
+    }
+    for (i, model) in models.iter().enumerate() {
+        let y = legend_y + 24.0 * i as f64;
+        out.push_str(&format!(
+            "<rect x=\"16\" y=\"{y:.1}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"36\" y=\"{:.1}\">{}</text>\n",
+            colour(model),
+            y + 12.0,
+            xml(model)
+        ));
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The monthly QC report (rule 16): failures caused by the product itself (component quality,
+/// design, process, production control), from repairs and graded complaints, by month, model
+/// and cause. `format=csv` for a spreadsheet, `format=svg` for the chart. The same log position
+/// gives the same report, byte for byte.
+#[utoipa::path(get, path = "/v1/reports/qc-monthly", tag = "quality", operation_id = "qcMonthlyReport",
+    params(ReportQuery),
+    responses((status = 200, description = "The report (JSON; CSV or SVG with `format`)",
+        content((QcReport = "application/json"), (String = "text/csv"), (String = "image/svg+xml")))))]
+#[get("/reports/qc-monthly")]
+pub async fn qc_monthly(
+    state: Data<AppState>,
+    _caller: Caller,
+    q: Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(m) = &q.month {
+        check_month(m)?;
+    }
+    let at = At::new(q.min_position, q.as_of, q.as_of_position);
+    let r = view(&state, at, |m| report(&state, m, q.month.as_deref()))?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(HttpResponse::Ok().json(r)),
+        "csv" => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(csv(&r))),
+        "svg" => Ok(HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            .body(svg(&r))),
+        other => Err(ApiError::MalformedRequest(format!(
+            "format is json, csv or svg, got {other:?}"
+        ))),
+    }
+}
+
+/// The unit file (产品档案): original and shipped state, the user, satisfaction records,
+/// yearly follow-ups, and the whole service history across returns, field service and
+/// complaints.
+#[utoipa::path(get, path = "/v1/units/{serial}/file", tag = "units", operation_id = "getUnitFile",
+    params(("serial" = String, Path, description = "The unit's serial number"), ReadQuery),
+    responses((status = 200, description = "The unit file", body = UnitFile)))]
+#[get("/units/{serial}/file")]
+pub async fn unit_file(
+    state: Data<AppState>,
+    _caller: Caller,
+    serial: Path<String>,
+    q: Query<ReadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_id("serial", &serial)?;
+    let calendar = state.policy.calendar();
+    let now = state.clock.now();
+    let current_year = calendar.local_date(now).year();
+    let at = At::new(q.min_position, q.as_of, q.as_of_position);
+    let file = view(&state, at, |m| {
+        let u = m.units.get(serial.as_str())?;
+        let field_service: Vec<_> = m
+            .services
+            .values()
+            .filter(|s| {
+                s.serial.as_deref() == Some(serial.as_str())
+                    || s.escalated_to.as_ref().is_some_and(|e| e.serial == *serial)
+            })
+            .cloned()
+            .collect();
+        let mut satisfaction: Vec<SatisfactionEntry> = u
+            .follow_ups
+            .iter()
+            .map(|f| SatisfactionEntry {
+                source: "follow_up".into(),
+                reference: f.year.to_string(),
+                satisfaction: f.satisfaction,
+                note: f.notes.clone(),
+                at: f.at,
+            })
+            .collect();
+        for s in &field_service {
+            for f in &s.feedback {
+                satisfaction.push(SatisfactionEntry {
+                    source: "field_service_feedback".into(),
+                    reference: s.request_id.clone(),
+                    satisfaction: f.satisfaction,
+                    note: f.opinion.clone(),
+                    at: f.at,
+                });
+            }
+            if let Some(c) = &s.satisfaction {
+                satisfaction.push(SatisfactionEntry {
+                    source: "field_service_check".into(),
+                    reference: s.request_id.clone(),
+                    satisfaction: c.satisfaction,
+                    note: c.note.clone(),
+                    at: c.at,
+                });
+            }
+        }
+        satisfaction.sort_by(|a, b| (a.at, &a.reference).cmp(&(b.at, &b.reference)));
+        // A year is missing once it has ended without a follow-up.
+        let follow_ups_missing = match u.shipments.first() {
+            Some(s) => (s.shipped_on.year() + 1..current_year)
+                .filter(|y| !u.state.follow_up_years.contains(y))
+                .collect(),
+            None => Vec::new(),
+        };
+        let ids = |map: &BTreeMap<String, Vec<String>>| {
+            map.get(serial.as_str()).cloned().unwrap_or_default()
+        };
+        Some(UnitFile {
+            serial: u.serial.clone(),
+            product: u.state.product.clone(),
+            shipments: u.shipments.clone(),
+            user: u
+                .shipments
+                .last()
+                .map(|s| s.customer.clone())
+                .or_else(|| u.state.returns.last().map(|r| r.customer.clone())),
+            satisfaction,
+            follow_ups: u.follow_ups.clone(),
+            follow_ups_missing,
+            returns: u.records.clone(),
+            field_service,
+            complaints: ids(&m.unit_complaints)
+                .iter()
+                .filter_map(|id| m.complaints.get(id).cloned())
+                .collect(),
+            recalls: ids(&m.recalled_units)
+                .iter()
+                .filter_map(|id| m.recalls.get(id).cloned())
+                .collect(),
+        })
+    })?;
+    match file {
+        Some(f) => Ok(HttpResponse::Ok().json(f)),
+        None => Err(ApiError::UnitNotFound(serial.to_string())),
+    }
+}
