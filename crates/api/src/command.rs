@@ -156,8 +156,13 @@ pub fn page_limit(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
 
 /// Ids become stream names and URL segments: letters, digits, `.`, `_`, `-`; 1 to 64 characters.
 pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    check_id_up_to(field, id, 64)
+}
+
+/// Ids made of other ids (a breach id is `{subject}.{rule}.{n}`) may be longer.
+pub fn check_id_up_to(field: &str, id: &str, max: usize) -> Result<(), ApiError> {
     let ok = !id.is_empty()
-        && id.len() <= 64
+        && id.len() <= max
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -165,7 +170,7 @@ pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::MalformedRequest(format!(
-            "{field} must be 1 to 64 letters, digits, '.', '_' or '-', got {id:?}"
+            "{field} must be 1 to {max} letters, digits, '.', '_' or '-', got {id:?}"
         )))
     }
 }
@@ -324,6 +329,27 @@ fn respond(result: &AppendResult, replayed: bool) -> HttpResponse {
         res.insert_header(("Idempotent-Replayed", "true"));
     }
     res.json(body)
+}
+
+/// Runs a command on an aggregate that has a stream of its own (service requests, complaints,
+/// quality cases): `make` builds the command, with the app state at hand for facts the
+/// projections know.
+pub async fn aggregate_command<A: repairledger_domain::Aggregate>(
+    state: &AppState,
+    meta: Meta,
+    id: &str,
+    make: impl Fn(&AppState) -> Result<A::Command, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    check_id(A::ID, id)?;
+    let stream = A::stream(id);
+    execute(state, meta, &stream, |state, ctx| {
+        let (events, version) = load::<A::Event>(state, &stream)?;
+        let current = A::fold(id, &events);
+        let cmd = make(state)?;
+        let new = current.decide(id, &cmd, ctx).map_err(refused)?;
+        Ok(vec![Planned::new(stream.clone(), version, &new)])
+    })
+    .await
 }
 
 /// Turns a domain refusal into the API error, for closures that mix both.

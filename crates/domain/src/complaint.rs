@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::Role;
 use crate::error::DomainError;
+use crate::guard::{out_of_order, role_in, specific};
 use crate::unit::{CauseCategory, Ctx, CustomerRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -270,29 +271,6 @@ pub enum ComplaintCommand {
     Close,
 }
 
-fn role_in(ctx: &Ctx, roles: &[Role], action: &'static str) -> Result<(), DomainError> {
-    if roles.contains(&ctx.actor.role) {
-        Ok(())
-    } else {
-        Err(DomainError::RoleNotPermitted {
-            role: ctx.actor.role,
-            action,
-        })
-    }
-}
-
-fn specific(ctx: &Ctx, field: &'static str, text: &str) -> Result<(), DomainError> {
-    if ctx.policy.is_placeholder(text) {
-        Err(DomainError::PlaceholderDescription { field })
-    } else {
-        Ok(())
-    }
-}
-
-fn out_of_order(step: &'static str, expected: &'static str) -> DomainError {
-    DomainError::StepOutOfOrder { step, expected }
-}
-
 /// The rules of §3, one guard per step.
 pub fn decide(
     s: &ComplaintState,
@@ -533,6 +511,26 @@ pub fn decide(
             }
             Ok(vec![E::ComplaintClosed { at }])
         }
+    }
+}
+
+impl crate::Aggregate for ComplaintState {
+    type Event = ComplaintEvent;
+    type Command = ComplaintCommand;
+    const ID: &'static str = "complaint_id";
+    fn stream(id: &str) -> String {
+        crate::streams::complaint(id)
+    }
+    fn fold(_id: &str, events: &[ComplaintEvent]) -> Self {
+        ComplaintState::from_events(events)
+    }
+    fn decide(
+        &self,
+        id: &str,
+        c: &ComplaintCommand,
+        ctx: &Ctx,
+    ) -> Result<Vec<ComplaintEvent>, DomainError> {
+        decide(self, id, c, ctx)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod complaint;
 pub mod error;
 pub mod fees;
+pub mod guard;
 pub mod penalty;
 pub mod plan;
 pub mod policy;
@@ -21,6 +22,23 @@ pub mod unit;
 pub use actor::{Actor, Role};
 pub use error::{DomainError, ErrorKind, PlanError};
 pub use policy::Policy;
+
+/// An aggregate that lives in one stream of its own: folded from its events, deciding commands.
+/// The adapters run every such aggregate the same way (load, fold, decide, append).
+pub trait Aggregate: Sized {
+    type Event: serde::Serialize + serde::de::DeserializeOwned;
+    type Command;
+    /// The id's name in requests and problems ("request_id", "complaint_id").
+    const ID: &'static str;
+    fn stream(id: &str) -> String;
+    fn fold(id: &str, events: &[Self::Event]) -> Self;
+    fn decide(
+        &self,
+        id: &str,
+        command: &Self::Command,
+        ctx: &unit::Ctx,
+    ) -> Result<Vec<Self::Event>, DomainError>;
+}
 
 /// Stream names: one stream per aggregate.
 pub mod streams {

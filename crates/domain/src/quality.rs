@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::Role;
 use crate::error::DomainError;
+use crate::guard::{out_of_order, role_in, specific};
 use crate::unit::{CauseCategory, Ctx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -164,25 +165,6 @@ pub enum QualityCommand {
     Close,
 }
 
-fn specific(ctx: &Ctx, field: &'static str, text: &str) -> Result<(), DomainError> {
-    if ctx.policy.is_placeholder(text) {
-        Err(DomainError::PlaceholderDescription { field })
-    } else {
-        Ok(())
-    }
-}
-
-fn qc_only(ctx: &Ctx, action: &'static str) -> Result<(), DomainError> {
-    if ctx.actor.role == Role::Qc {
-        Ok(())
-    } else {
-        Err(DomainError::RoleNotPermitted {
-            role: ctx.actor.role,
-            action,
-        })
-    }
-}
-
 /// Common causes are archive keys: lower case, so that "Lug casting" and "lug casting" are one.
 pub fn common_cause_key(text: &str) -> String {
     text.split_whitespace()
@@ -210,12 +192,9 @@ pub fn decide(
     } = c
     {
         // Inspectors raise internal alerts; QC registers customers' feedback too (seed 000 part 1).
-        qc_only(ctx, "raise a quality issue")?;
+        role_in(ctx, &[Role::Qc], "raise a quality issue")?;
         if s.raised {
-            return Err(DomainError::StepOutOfOrder {
-                step: "raised",
-                expected: "a new case id",
-            });
+            return Err(out_of_order("raised", "a new case id"));
         }
         specific(ctx, "description", description)?;
         return Ok(vec![E::QualityIssueRaised {
@@ -236,10 +215,7 @@ pub fn decide(
         });
     }
     if s.closed {
-        return Err(DomainError::StepOutOfOrder {
-            step: "closed",
-            expected: "an open quality case",
-        });
+        return Err(out_of_order("closed", "an open quality case"));
     }
     match c {
         C::Raise { .. } => unreachable!("handled above"),
@@ -247,7 +223,7 @@ pub fn decide(
             investigation,
             findings,
         } => {
-            qc_only(ctx, "record an investigation")?;
+            role_in(ctx, &[Role::Qc], "record an investigation")?;
             specific(ctx, "findings", findings)?;
             Ok(vec![E::InvestigationRecorded {
                 investigation: *investigation,
@@ -257,15 +233,12 @@ pub fn decide(
             }])
         }
         C::Escalate { reason } => {
-            qc_only(ctx, "escalate to the general manager")?;
+            role_in(ctx, &[Role::Qc], "escalate to the general manager")?;
             if s.severity != Some(Severity::Major) {
                 return Err(DomainError::NotMajorIssue);
             }
             if s.escalated {
-                return Err(DomainError::StepOutOfOrder {
-                    step: "escalated",
-                    expected: "a case not yet escalated",
-                });
+                return Err(out_of_order("escalated", "a case not yet escalated"));
             }
             specific(ctx, "reason", reason)?;
             Ok(vec![E::EscalatedToGeneralManager {
@@ -275,17 +248,13 @@ pub fn decide(
             }])
         }
         C::Instruct { instruction } => {
-            if ctx.actor.role != Role::GeneralManager {
-                return Err(DomainError::RoleNotPermitted {
-                    role: ctx.actor.role,
-                    action: "instruct on an escalated quality issue",
-                });
-            }
+            role_in(
+                ctx,
+                &[Role::GeneralManager],
+                "instruct on an escalated quality issue",
+            )?;
             if !s.escalated {
-                return Err(DomainError::StepOutOfOrder {
-                    step: "not escalated",
-                    expected: "an escalated case",
-                });
+                return Err(out_of_order("not escalated", "an escalated case"));
             }
             specific(ctx, "instruction", instruction)?;
             Ok(vec![E::GeneralManagerInstructed {
@@ -299,15 +268,12 @@ pub fn decide(
             analysis,
             corrective_action,
         } => {
-            qc_only(ctx, "analyse a quality case")?;
+            role_in(ctx, &[Role::Qc], "analyse a quality case")?;
             if s.investigations == 0 {
                 return Err(DomainError::InvestigationRequired);
             }
             if s.analysed {
-                return Err(DomainError::StepOutOfOrder {
-                    step: "analysed",
-                    expected: "a case not yet analysed",
-                });
+                return Err(out_of_order("analysed", "a case not yet analysed"));
             }
             specific(ctx, "common_cause", common_cause)?;
             specific(ctx, "analysis", analysis)?;
@@ -322,22 +288,39 @@ pub fn decide(
             }])
         }
         C::Close => {
-            qc_only(ctx, "close a quality case")?;
+            role_in(ctx, &[Role::Qc], "close a quality case")?;
             if !s.analysed {
-                return Err(DomainError::StepOutOfOrder {
-                    step: "not analysed",
-                    expected: "an analysed case",
-                });
+                return Err(out_of_order("not analysed", "an analysed case"));
             }
             // A major issue is closed only once the general manager has given instructions.
             if s.escalated && !s.instructed {
-                return Err(DomainError::StepOutOfOrder {
-                    step: "awaiting the general manager",
-                    expected: "the general manager's instruction",
-                });
+                return Err(out_of_order(
+                    "awaiting the general manager",
+                    "the general manager's instruction",
+                ));
             }
             Ok(vec![E::QualityCaseClosed { at }])
         }
+    }
+}
+
+impl crate::Aggregate for QualityState {
+    type Event = QualityEvent;
+    type Command = QualityCommand;
+    const ID: &'static str = "case_id";
+    fn stream(id: &str) -> String {
+        crate::streams::quality(id)
+    }
+    fn fold(_id: &str, events: &[QualityEvent]) -> Self {
+        QualityState::from_events(events)
+    }
+    fn decide(
+        &self,
+        id: &str,
+        c: &QualityCommand,
+        ctx: &Ctx,
+    ) -> Result<Vec<QualityEvent>, DomainError> {
+        decide(self, id, c, ctx)
     }
 }
 

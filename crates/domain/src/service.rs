@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::actor::Role;
 use crate::error::DomainError;
 use crate::fees::{self, Quote, QuoteInput};
+use crate::guard::{out_of_order, role_in, specific};
 use crate::sla::{PauseReason, TimerRule};
 use crate::unit::{Ctx, CustomerRef, PersonRef, Signature};
 
@@ -570,29 +571,6 @@ pub enum ServiceCommand {
 }
 
 type Decision = Result<Vec<ServiceEvent>, DomainError>;
-
-fn role_in(ctx: &Ctx, roles: &[Role], action: &'static str) -> Result<(), DomainError> {
-    if roles.contains(&ctx.actor.role) {
-        Ok(())
-    } else {
-        Err(DomainError::RoleNotPermitted {
-            role: ctx.actor.role,
-            action,
-        })
-    }
-}
-
-fn specific(ctx: &Ctx, field: &'static str, text: &str) -> Result<(), DomainError> {
-    if ctx.policy.is_placeholder(text) {
-        Err(DomainError::PlaceholderDescription { field })
-    } else {
-        Ok(())
-    }
-}
-
-fn out_of_order(step: &'static str, expected: &'static str) -> DomainError {
-    DomainError::StepOutOfOrder { step, expected }
-}
 
 /// The rules of §2, one guard per step.
 pub fn decide(s: &ServiceState, c: &ServiceCommand, ctx: &Ctx) -> Decision {
@@ -1191,3 +1169,18 @@ pub fn decide(s: &ServiceState, c: &ServiceCommand, ctx: &Ctx) -> Decision {
 #[cfg(test)]
 #[path = "service_tests.rs"]
 mod tests;
+
+impl crate::Aggregate for ServiceState {
+    type Event = ServiceEvent;
+    type Command = ServiceCommand;
+    const ID: &'static str = "request_id";
+    fn stream(id: &str) -> String {
+        crate::streams::service(id)
+    }
+    fn fold(id: &str, events: &[ServiceEvent]) -> Self {
+        ServiceState::from_events(id, events)
+    }
+    fn decide(&self, _id: &str, c: &ServiceCommand, ctx: &Ctx) -> Decision {
+        decide(self, c, ctx)
+    }
+}

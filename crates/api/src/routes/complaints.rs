@@ -2,34 +2,26 @@
 
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
-use repairledger_domain::complaint::{self, ComplaintCommand, ComplaintEvent, ComplaintState};
-use repairledger_domain::{streams, DomainError};
+use repairledger_domain::complaint::{ComplaintCommand, ComplaintState};
+use repairledger_domain::DomainError;
 use repairledger_projections::{ComplaintView, RecallView};
 
 use crate::auth::Caller;
-use crate::command::{check_id, execute, load, refused, Meta, Planned};
+use crate::command::{aggregate_command, check_id, Meta};
 use crate::dto::{CommandResponse, ReadQuery};
 use crate::problem::ApiError;
 use crate::quality_dto::*;
 use crate::routes::reads::{view, At};
 use crate::AppState;
 
+/// Every step of this aggregate takes the same path: load, fold, decide, append.
 async fn complaint_command(
     state: &AppState,
     meta: Meta,
-    complaint_id: &str,
+    id: &str,
     make: impl Fn(&AppState) -> Result<ComplaintCommand, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("complaint_id", complaint_id)?;
-    let stream = streams::complaint(complaint_id);
-    execute(state, meta, &stream, |state, ctx| {
-        let (events, version) = load::<ComplaintEvent>(state, &stream)?;
-        let current = ComplaintState::from_events(&events);
-        let cmd = make(state)?;
-        let new = complaint::decide(&current, complaint_id, &cmd, ctx).map_err(refused)?;
-        Ok(vec![Planned::new(stream.clone(), version, &new)])
-    })
-    .await
+    aggregate_command::<ComplaintState>(state, meta, id, make).await
 }
 
 /// Register a complaint (after-sales, QC or sales): starts the resolution clock (10 days

@@ -6,13 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use chrono::Datelike;
-use repairledger_domain::quality::{self, QualityCommand, QualityEvent, QualityState};
+use repairledger_domain::quality::{QualityCommand, QualityState};
 use repairledger_domain::unit::CauseCategory;
-use repairledger_domain::{streams, DomainError};
+use repairledger_domain::DomainError;
 use repairledger_projections::{FailureSource, QualityCaseView, ReadModel};
 
 use crate::auth::Caller;
-use crate::command::{check_id, execute, load, refused, Meta, Planned};
+use crate::command::{aggregate_command, check_id, Meta};
 use crate::dto::{CommandResponse, ReadQuery, StepRequest};
 use crate::field_dto::ReasonRequest;
 use crate::problem::ApiError;
@@ -20,22 +20,14 @@ use crate::quality_dto::*;
 use crate::routes::reads::{view, At};
 use crate::AppState;
 
+/// Every step of this aggregate takes the same path: load, fold, decide, append.
 async fn quality_command(
     state: &AppState,
     meta: Meta,
-    case_id: &str,
+    id: &str,
     make: impl Fn(&AppState) -> Result<QualityCommand, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("case_id", case_id)?;
-    let stream = streams::quality(case_id);
-    execute(state, meta, &stream, |state, ctx| {
-        let (events, version) = load::<QualityEvent>(state, &stream)?;
-        let current = QualityState::from_events(&events);
-        let cmd = make(state)?;
-        let new = quality::decide(&current, case_id, &cmd, ctx).map_err(refused)?;
-        Ok(vec![Planned::new(stream.clone(), version, &new)])
-    })
-    .await
+    aggregate_command::<QualityState>(state, meta, id, make).await
 }
 
 /// Raise a quality issue (QC): an inspector's internal anomaly alert, or a customer's quality

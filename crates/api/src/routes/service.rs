@@ -3,13 +3,13 @@
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use repairledger_domain::fees::QuoteInput;
-use repairledger_domain::service::{self, ServiceCommand, ServiceEvent, ServiceState};
+use repairledger_domain::service::{ServiceCommand, ServiceEvent, ServiceState};
 use repairledger_domain::streams;
 use repairledger_domain::unit::PersonRef;
 use repairledger_projections::ServiceRequestView;
 
 use crate::auth::Caller;
-use crate::command::{check_id, execute, load, page_limit, refused, Meta, Planned};
+use crate::command::{aggregate_command, check_id, load, page_limit, Meta};
 use crate::dto::{CommandResponse, Page, ReadQuery, StepRequest};
 use crate::field_dto::*;
 use crate::problem::ApiError;
@@ -22,22 +22,14 @@ pub fn load_request(state: &AppState, request_id: &str) -> Result<(ServiceState,
     Ok((ServiceState::from_events(request_id, &events), version))
 }
 
-/// The shared path of service request commands.
+/// Every step of this aggregate takes the same path: load, fold, decide, append.
 async fn service_command(
     state: &AppState,
     meta: Meta,
-    request_id: &str,
+    id: &str,
     make: impl Fn(&AppState) -> Result<ServiceCommand, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    check_id("request_id", request_id)?;
-    let stream = streams::service(request_id);
-    execute(state, meta, &stream, |state, ctx| {
-        let (request, version) = load_request(state, request_id)?;
-        let cmd = make(state)?;
-        let events = service::decide(&request, &cmd, ctx).map_err(refused)?;
-        Ok(vec![Planned::new(stream.clone(), version, &events)])
-    })
-    .await
+    aggregate_command::<ServiceState>(state, meta, id, make).await
 }
 
 /// Receive a field service request (anyone who takes the call; after-sales receiving it directly

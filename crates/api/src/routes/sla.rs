@@ -355,18 +355,7 @@ pub async fn assess_unclear_record(
 }
 
 fn check_breach_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 160
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::MalformedRequest(format!(
-            "a breach or penalty id is 1 to 160 letters, digits, '.', '_' or '-', got {id:?}"
-        )))
-    }
+    crate::command::check_id_up_to("breach or penalty id", id, 160)
 }
 
 /// Waive a penalty (general manager only), with the reason.
