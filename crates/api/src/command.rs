@@ -216,12 +216,36 @@ pub async fn execute(
     primary_stream: &str,
     decide: impl Fn(&AppState, &Ctx) -> Result<Vec<Planned>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    let timer = state.metrics.command_seconds.start_timer();
+    let result = execute_measured(state, meta, primary_stream, decide).await;
+    timer.observe_duration();
+    let outcome = match &result {
+        Ok((_, _, true)) => "replayed",
+        Ok((_, appended, false)) => {
+            state.metrics.events_appended.inc_by(*appended as u64);
+            "accepted"
+        }
+        Err(ApiError::Unavailable(_) | ApiError::Internal(_)) => "failed",
+        Err(_) => "refused",
+    };
+    state.metrics.commands.with_label_values(&[outcome]).inc();
+    result.map(|(response, _, _)| response)
+}
+
+/// The command itself; answers the response, how many events it appended, and whether it was
+/// an idempotent replay.
+async fn execute_measured(
+    state: &AppState,
+    meta: Meta,
+    primary_stream: &str,
+    decide: impl Fn(&AppState, &Ctx) -> Result<Vec<Planned>, ApiError>,
+) -> Result<(HttpResponse, usize, bool), ApiError> {
     if let Some(idem) = &meta.idempotency {
         if let Some((fingerprint, original)) = state.store.idempotency(&idem.key)? {
             if fingerprint != idem.fingerprint {
                 return Err(ApiError::IdempotencyKeyReused);
             }
-            return Ok(respond(&original, true));
+            return Ok((respond(&original, true), 0, true));
         }
     }
     // A precondition is judged before the command: a stale client learns that first.
@@ -300,7 +324,11 @@ pub async fn execute(
         }
     };
     state.projector.catch_up(state.store.as_ref())?;
-    Ok(respond(&result, result.duplicate))
+    Ok((
+        respond(&result, result.duplicate),
+        result.events.len(),
+        result.duplicate,
+    ))
 }
 
 fn respond(result: &AppendResult, replayed: bool) -> HttpResponse {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod command;
 pub mod dto;
 pub mod field_dto;
+pub mod metrics;
 pub mod openapi;
 pub mod outbox;
 pub mod problem;
@@ -65,6 +66,8 @@ pub struct Limits {
     pub future_skew: Duration,
     /// How far back a command's `occurred_at` may be (late paperwork).
     pub max_backdate: Duration,
+    /// `/readyz` answers 503 once this many commits wait for the writer.
+    pub ready_max_queue: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +76,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             future_skew: Duration::minutes(5),
             max_backdate: Duration::days(30),
+            ready_max_queue: 5_000,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub limits: Limits,
     pub webhooks: outbox::WebhookConfig,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: metrics::Metrics,
     /// Policies by version, parsed, for judging timers under the policy they started under.
     pub policies: routes::sla::PolicyCache,
     /// Live unit views as JSON, by serial, with the stream version they were made at.
@@ -150,6 +156,7 @@ impl AppState {
             limits,
             webhooks: outbox::WebhookConfig::default(),
             policies: Default::default(),
+            metrics: metrics::Metrics::new(),
             unit_json: Default::default(),
         })
     }
@@ -198,6 +205,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 ApiError::MalformedRequest(format!("invalid path: {e}")).into()
             }))
             .service(routes::reads::health)
+            .service(routes::reads::ready)
+            .service(metrics::scrape)
             .route("/_bench/hello", web::get().to(hello))
             .service(
                 utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")

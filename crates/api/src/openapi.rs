@@ -28,7 +28,7 @@ use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units
         reads::open_returns, reads::zones, reads::zone_ledger, reads::plans, reads::plan, reads::order,
         feed::list_events, feed::stream_events, feed::live, feed::export_log, reads::verify, reads::anchors,
         webhooks::subscribe, webhooks::list, webhooks::get_one, webhooks::unsubscribe,
-        webhooks::dead_letters, webhooks::redeliver, reads::policy, reads::problems, reads::health,
+        webhooks::dead_letters, webhooks::redeliver, reads::policy, reads::problems, reads::health, reads::ready, crate::metrics::scrape,
         service::receive, service::relay, service::contact, service::approve_competitor_work,
         service::decide_warranty, service::answer_consultation, service::determine_solution,
         service::issue_quote, service::confirm_quote, service::refuse_fee, service::approve_free_service,
@@ -125,7 +125,10 @@ impl Modify for Conventions {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let public = path == "/healthz" || path == "/v1/problems";
+            let public = matches!(
+                path.as_str(),
+                "/healthz" | "/readyz" | "/metrics" | "/v1/problems"
+            );
             if let Some(op) = item.post.as_mut() {
                 let params = op.parameters.get_or_insert_with(Vec::new);
                 params.push(header("If-Match", "The stream version the command was decided against, e.g. \"3\". 412 if the stream has moved on."));

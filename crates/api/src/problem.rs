@@ -66,6 +66,8 @@ pub enum ApiError {
     NoSuchEndpoint,
     #[error("the receiver did not accept the delivery: {0}")]
     DeliveryFailed(String),
+    #[error("not ready: {0}")]
+    NotReady(String),
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -119,6 +121,7 @@ impl ApiError {
             ApiError::NoSuchEndpoint => "no-such-endpoint",
             ApiError::DeliveryFailed(_) => "delivery-failed",
             ApiError::Unavailable(_) => "service-unavailable",
+            ApiError::NotReady(_) => "not-ready",
             ApiError::Internal(_) => "internal-error",
         }
     }
@@ -149,6 +152,7 @@ impl ApiError {
             ApiError::OccurredAtOutOfBounds(_) => "Business time out of bounds",
             ApiError::DeliveryFailed(_) => "Delivery failed",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::NotReady(_) => "Not ready",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -204,7 +208,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OccurredAtOutOfBounds(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -249,6 +253,7 @@ pub fn all_codes() -> Vec<&'static str> {
         "no-such-endpoint",
         "delivery-failed",
         "service-unavailable",
+        "not-ready",
         "internal-error",
     ];
     codes.extend(repairledger_domain::error::CODES.iter().copied());

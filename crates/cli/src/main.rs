@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix_web::{middleware, App, HttpServer};
+use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -94,6 +94,8 @@ struct Settings {
     max_body_bytes: usize,
     /// How many days back a command's occurred_at may lie.
     max_backdate_days: i64,
+    /// Log lines as `text` (for people) or `json` (for log shippers).
+    log_format: String,
 }
 
 impl Default for Settings {
@@ -105,6 +107,7 @@ impl Default for Settings {
             policy: None,
             max_body_bytes: 64 * 1024,
             max_backdate_days: 30,
+            log_format: "text".into(),
         }
     }
 }
@@ -118,8 +121,59 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
         fig = fig.merge(Toml::file(path));
     }
     fig = fig.merge(Env::prefixed("REPAIRLEDGER_").ignore(&["config"]));
-    fig.extract()
-        .map_err(|e| format!("invalid configuration: {e}"))
+    let s: Settings = fig
+        .extract()
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    s.validate()?;
+    Ok(s)
+}
+
+impl Settings {
+    /// Checks what figment cannot: each error names the setting and what it accepts.
+    fn validate(&self) -> Result<(), String> {
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "invalid configuration: bind {:?} is not an address such as 127.0.0.1:8080",
+                self.bind
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(format!(
+                "invalid configuration: max_body_bytes {} is not within 1024..=67108864",
+                self.max_body_bytes
+            ));
+        }
+        if !(0..=3650).contains(&self.max_backdate_days) {
+            return Err(format!(
+                "invalid configuration: max_backdate_days {} is not within 0..=3650",
+                self.max_backdate_days
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "invalid configuration: log_format {:?} is text or json",
+                self.log_format
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        // One JSON object per line, with the request's span (and its request_id) in it.
+        builder.json().with_current_span(true).init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 fn open_store(data: &std::path::Path) -> Result<SledStore, String> {
@@ -129,15 +183,6 @@ fn open_store(data: &std::path::Path) -> Result<SledStore, String> {
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
     let code = match run(cli) {
         Ok(code) => code,
         Err(msg) => {
@@ -150,6 +195,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32, String> {
     let mut s = settings(&cli)?;
+    init_logging(&s.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -339,6 +385,15 @@ async fn serve(s: Settings) -> Result<i32, String> {
             }
         }
     });
+    // The gauges of /metrics (head, projection lag, queue depth) are read every second.
+    let gauges = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            gauges.metrics.refresh(&gauges);
+        }
+    });
     // Webhook deliveries run beside the API, woken by every commit.
     tokio::spawn(repairledger_api::outbox::run(
         state.clone(),
@@ -346,9 +401,13 @@ async fn serve(s: Settings) -> Result<i32, String> {
     ));
     tracing::info!(bind = %s.bind, data = %s.data.display(), "repairledger listening; docs at /docs/, spec at /openapi.json");
     let app_state = state.clone();
+    let http_metrics = repairledger_api::metrics::http_metrics(&state);
     HttpServer::new(move || {
         App::new()
-            .wrap(middleware::Logger::new("%r %s %Dms"))
+            // Every request gets a span with a request_id and one log
+            // line with its route, status and latency.
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(http_metrics.clone())
             .configure(repairledger_api::configure(app_state.clone()))
     })
     .bind(&s.bind)

@@ -88,4 +88,9 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Subscribes to the head position after each durable commit (for live projections and feeds).
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Commits waiting to be written (for the `/metrics` queue-depth gauge).
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }

@@ -371,6 +371,10 @@ impl EventStore for SledStore {
             .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
     }
 
+    fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx

@@ -1,0 +1,50 @@
+//! The command line: help on every command, and configuration errors that name the setting.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_repairledger"))
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["verify", "--help"],
+        vec!["rebuild", "--help"],
+        vec!["export", "--help"],
+        vec!["import", "--help"],
+        vec!["openapi", "--help"],
+    ] {
+        let out = bin().args(&args).output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {text}");
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn invalid_settings_are_refused_at_start_with_the_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value, expected) in [
+        ("REPAIRLEDGER_BIND", "not-an-address", "bind"),
+        ("REPAIRLEDGER_MAX_BODY_BYTES", "12", "max_body_bytes"),
+        ("REPAIRLEDGER_MAX_BACKDATE_DAYS", "-1", "max_backdate_days"),
+        ("REPAIRLEDGER_LOG_FORMAT", "xml", "log_format"),
+        ("REPAIRLEDGER_SURPRISE", "1", "surprise"),
+    ] {
+        let out = bin()
+            .arg("serve")
+            .env("REPAIRLEDGER_DATA", dir.path().join("data"))
+            .env(key, value)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {err}");
+        assert!(
+            err.contains("invalid configuration") && err.contains(expected),
+            "{key}: {err}"
+        );
+    }
+}
