@@ -187,6 +187,16 @@ async fn no_such_endpoint() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NoSuchEndpoint)
 }
 
+/// The reference console (`/console/`): static files compiled into the binary, so it works
+/// offline and needs no build step at run time. Not part of the API contract.
+fn console_file(body: &'static str, content_type: &'static str) -> actix_web::Route {
+    web::get().to(move || async move {
+        actix_web::HttpResponse::Ok()
+            .content_type(content_type)
+            .body(body)
+    })
+}
+
 /// Registers every route and the extractor settings. `App::new().configure(repairledger_api::configure(state))`.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -208,6 +218,35 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(routes::reads::ready)
             .service(metrics::scrape)
             .route("/_bench/hello", web::get().to(hello))
+            .route(
+                "/console",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/console/"))
+                        .finish()
+                }),
+            )
+            .route(
+                "/console/",
+                console_file(
+                    include_str!("../console/index.html"),
+                    "text/html; charset=utf-8",
+                ),
+            )
+            .route(
+                "/console/console.js",
+                console_file(
+                    include_str!("../console/console.js"),
+                    "text/javascript; charset=utf-8",
+                ),
+            )
+            .route(
+                "/console/openapi-fetch.mjs",
+                console_file(
+                    include_str!("../console/openapi-fetch.mjs"),
+                    "text/javascript; charset=utf-8",
+                ),
+            )
             .service(
                 utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                     .url("/openapi.json", openapi::document()),

@@ -14,8 +14,9 @@ use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units
         title = "repairledger",
         description = "Event-sourced return-for-repair workflow: units, signed handovers, repair plans, inspections, zones and dispositions. Every command appends immutable events to a hash-chained log; reads are projections of that log.\n\nCommands accept `If-Match` (the stream version you decided against; 412 if it moved) and `Idempotency-Key` (a retry with the same key and body returns the original response without appending). Errors are RFC 9457 `application/problem+json` with a stable `type` per rule (see `GET /v1/problems`).",
         version = "1.0.0",
-        license(name = "MIT")
+        license(name = "MIT", identifier = "MIT")
     ),
+    servers((url = "/", description = "The server that serves this document")),
     paths(
         units::open_return, units::receive_by_post, units::initiate_handover, units::sign_handover,
         units::cancel_handover, units::register, units::confirm_fault, units::record_repair,
@@ -50,6 +51,8 @@ use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units
     ),
     components(schemas(
         crate::problem::Problem,
+        crate::routes::feed::ExportFormat,
+        crate::field_dto::TallyBy,
         repairledger_domain::unit::UnitEvent,
         repairledger_domain::plan::PlanEvent,
         repairledger_domain::production::ProductionEvent,
@@ -83,6 +86,53 @@ pub struct ApiDoc;
 
 /// Adds the bearer scheme, the shared command headers and the problem responses.
 struct Conventions;
+
+/// The end-to-end scenarios: every command body in them ran green in a test, so the first
+/// accepted body of each operation is its example in the spec.
+const SCENARIOS: &[&str] = &[
+    include_str!("../../../fixtures/scenarios/happy_path.jsonl"),
+    include_str!("../../../fixtures/scenarios/emergency_spare.jsonl"),
+    include_str!("../../../fixtures/scenarios/two_strikes_no_fault.jsonl"),
+    include_str!("../../../fixtures/scenarios/two_strikes_repaired.jsonl"),
+    include_str!("../../../fixtures/scenarios/unrepairable_customer_cause.jsonl"),
+    include_str!("../../../fixtures/scenarios/unrepairable_in_warranty.jsonl"),
+    include_str!("../../../fixtures/scenarios/unrepairable_out_of_warranty.jsonl"),
+    include_str!("../../../fixtures/scenarios/field_service_drill.jsonl"),
+    include_str!("../../../fixtures/scenarios/field_service_on_time.jsonl"),
+    include_str!("../../../fixtures/scenarios/return_deadlines.jsonl"),
+    include_str!("../../../fixtures/scenarios/complaint_grades.jsonl"),
+    include_str!("../../../fixtures/scenarios/qc_month.jsonl"),
+];
+
+/// Does a concrete path (`/v1/units/SN-1/returns`) fit a template (`/v1/units/{serial}/returns`)?
+fn fits(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(a, b)| (a.starts_with('{') && a.ends_with('}') && !b.is_empty()) || a == b)
+}
+
+/// The first accepted body per POST template, from the scenarios.
+fn examples(templates: &[String]) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut found = std::collections::BTreeMap::new();
+    for line in SCENARIOS.iter().flat_map(|s| s.lines()) {
+        let Ok(l) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let accepted = l["method"] == "POST" && l["expect"].as_u64().unwrap_or(200) == 200;
+        let (Some(path), Some(body)) = (l["path"].as_str(), l.get("body")) else {
+            continue;
+        };
+        if !accepted {
+            continue;
+        }
+        if let Some(t) = templates.iter().find(|t| fits(t, path)) {
+            found.entry(t.clone()).or_insert_with(|| body.clone());
+        }
+    }
+    found
+}
 
 fn header(name: &str, description: &str) -> Parameter {
     ParameterBuilder::new()
@@ -124,7 +174,19 @@ impl Modify for Conventions {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        let templates: Vec<String> = openapi.paths.paths.keys().cloned().collect();
+        let mut bodies = examples(&templates);
         for (path, item) in openapi.paths.paths.iter_mut() {
+            if let Some(body) = item
+                .post
+                .as_mut()
+                .and_then(|op| op.request_body.as_mut())
+                .and_then(|b| b.content.get_mut("application/json"))
+            {
+                if let Some(example) = bodies.remove(path) {
+                    body.example = Some(example);
+                }
+            }
             let public = matches!(
                 path.as_str(),
                 "/healthz" | "/readyz" | "/metrics" | "/v1/problems"
