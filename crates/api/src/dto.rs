@@ -188,6 +188,7 @@ pub struct OpenReturnRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"waybill": "SF1234567890", "occurred_at": null}))]
 pub struct ReceiveByPostRequest {
     pub waybill: String,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -208,12 +209,14 @@ pub struct InitiateHandoverRequest {
 /// A step with nothing to say but when it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"occurred_at": null}))]
 pub struct StepRequest {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "wrong receiver named; handing to Wang instead", "occurred_at": null}))]
 pub struct CancelHandoverRequest {
     pub reason: String,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -274,6 +277,7 @@ pub struct DispositionRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"fee_minor": 20000, "occurred_at": null}))]
 pub struct CustomerInsistsRequest {
     /// The fee in minor currency units (fen).
     pub fee_minor: i64,
@@ -296,6 +300,7 @@ pub struct ScrapRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"value_minor": 860000, "occurred_at": null}))]
 pub struct ReturnToStockRequest {
     /// The unit's value in minor currency units.
     pub value_minor: i64,

@@ -42,6 +42,7 @@ pub struct RelayRequest {
 /// A step that is a dated note (a contact, a chase, the customer's refusal of the fee).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"note": "called the shift lead: leak confirmed on the rod side", "occurred_at": null}))]
 pub struct NoteRequest {
     pub note: String,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -50,6 +51,7 @@ pub struct NoteRequest {
 /// A step that is an approval with its reason (service without the fee, a waiver).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "key account, line down; approved by the general manager", "occurred_at": null}))]
 pub struct ReasonRequest {
     pub reason: String,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -57,6 +59,7 @@ pub struct ReasonRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scope": "replace the seal kit of the press only", "occurred_at": null}))]
 pub struct CompetitorApprovalRequest {
     /// The work approved, and nothing beyond it.
     pub scope: String,
@@ -76,6 +79,7 @@ pub struct WarrantyDecisionRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"answer": "hold F3 for five seconds to reset the spindle alarm", "occurred_at": null}))]
 pub struct AnswerRequest {
     pub answer: String,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -206,6 +210,7 @@ pub struct ClockResumeRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"serial": "SN-1001", "return_id": "R-1001-2", "occurred_at": null}))]
 pub struct EscalationRequest {
     pub serial: String,
     /// The unit's open return (open it first with `POST /v1/units/{serial}/returns`).
@@ -233,6 +238,7 @@ pub struct AssessPenaltyRequest {
 /// Unclear or incomplete records of a request that caused extra cost (7.1.5): per item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"person_id": "li.fr", "items": 2, "reason": "site address and contact missing: a wasted trip", "occurred_at": null}))]
 pub struct UnclearRecordPenaltyRequest {
     pub person_id: String,
     pub items: u32,

@@ -122,6 +122,7 @@ pub struct AnalysisRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer": {"customer_id": "CUST-017", "name": "Huadong Power Plant"}, "shipped_on": "2025-10-08", "configuration": "RD-40, 4 channels, firmware 2.3", "occurred_at": null}))]
 pub struct ShipmentRequest {
     pub customer: CustomerRef,
     pub shipped_on: NaiveDate,
@@ -132,6 +133,7 @@ pub struct ShipmentRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"year": 2025, "satisfaction": "satisfied", "notes": "runs two shifts, no complaints", "occurred_at": null}))]
 pub struct FollowUpRequest {
     pub year: i32,
     pub satisfaction: Satisfaction,

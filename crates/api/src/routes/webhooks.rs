@@ -21,6 +21,7 @@ use crate::AppState;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"subscription_id": "erp-units", "url": "https://erp.example.com/hooks/repairledger", "event_types": ["UnitRegistered", "ReturnClosed"], "stream_prefix": "unit-", "from_position": null}))]
 pub struct SubscribeRequest {
     pub subscription_id: String,
     /// Where to POST events (`http://` or `https://`).
@@ -51,6 +52,7 @@ pub struct Subscribed {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "the ERP moved to the event feed"}))]
 pub struct UnsubscribeRequest {
     pub reason: String,
 }
