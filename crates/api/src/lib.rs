@@ -4,6 +4,7 @@
 //! Architecture invariant: only this crate knows HTTP, JSON field names and problem types.
 
 pub mod auth;
+pub mod authz;
 pub mod command;
 pub mod dto;
 pub mod field_dto;
@@ -253,6 +254,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .service(
                 web::scope("/v1")
+                    .wrap(actix_web::middleware::from_fn(authz::gate))
                     .configure(routes::register)
                     .default_service(web::to(no_such_endpoint)),
             )

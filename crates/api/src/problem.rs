@@ -66,6 +66,8 @@ pub enum ApiError {
     NoSuchEndpoint,
     #[error("the receiver did not accept the delivery: {0}")]
     DeliveryFailed(String),
+    #[error("the {role} role may not call {operation}")]
+    OperationNotPermitted { role: String, operation: String },
     #[error("not ready: {0}")]
     NotReady(String),
     #[error("the event log is unavailable: {0}")]
@@ -122,6 +124,7 @@ impl ApiError {
             ApiError::DeliveryFailed(_) => "delivery-failed",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::NotReady(_) => "not-ready",
+            ApiError::OperationNotPermitted { .. } => "role-not-permitted",
             ApiError::Internal(_) => "internal-error",
         }
     }
@@ -153,6 +156,7 @@ impl ApiError {
             ApiError::DeliveryFailed(_) => "Delivery failed",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::NotReady(_) => "Not ready",
+            ApiError::OperationNotPermitted { .. } => "Not permitted for this person",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -193,7 +197,9 @@ impl ResponseError for ApiError {
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
             },
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::ReadOnlyRole { .. } => StatusCode::FORBIDDEN,
+            ApiError::ReadOnlyRole { .. } | ApiError::OperationNotPermitted { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::UnitNotFound(_)
             | ApiError::PlanNotFound(_)
             | ApiError::OrderNotFound(_)
