@@ -184,8 +184,37 @@ async fn hello() -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(serde_json::json!({ "hello": "world" }))
 }
 
-async fn no_such_endpoint() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NoSuchEndpoint)
+/// The methods each documented path answers, from the OpenAPI document (built once).
+fn documented_methods(pattern: &str) -> Option<&'static str> {
+    static METHODS: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
+        std::sync::OnceLock::new();
+    METHODS
+        .get_or_init(|| {
+            let doc: serde_json::Value =
+                serde_json::from_str(&openapi::document_json()).unwrap_or_default();
+            let mut out = std::collections::BTreeMap::new();
+            if let Some(paths) = doc["paths"].as_object() {
+                for (path, item) in paths {
+                    let methods: Vec<String> = item
+                        .as_object()
+                        .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                        .unwrap_or_default();
+                    out.insert(path.clone(), methods.join(", "));
+                }
+            }
+            out
+        })
+        .get(pattern)
+        .map(String::as_str)
+}
+
+/// No route took the request: a known path with another method is 405 (with `Allow`), anything
+/// else 404.
+async fn no_such_endpoint(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    match req.match_pattern().as_deref().and_then(documented_methods) {
+        Some(allow) => Err(ApiError::MethodNotAllowed(allow.to_string())),
+        None => Err(ApiError::NoSuchEndpoint),
+    }
 }
 
 /// The reference console (`/console/`): static files compiled into the binary, so it works

@@ -64,6 +64,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("no such endpoint: see /openapi.json")]
     NoSuchEndpoint,
+    #[error("this path answers {0}")]
+    MethodNotAllowed(String),
     #[error("the receiver did not accept the delivery: {0}")]
     DeliveryFailed(String),
     #[error("the {role} role may not call {operation}")]
@@ -121,6 +123,7 @@ impl ApiError {
             ApiError::OccurredAtOutOfBounds(_) => "occurred-at-out-of-bounds",
             ApiError::NotFound(_) => "not-found",
             ApiError::NoSuchEndpoint => "no-such-endpoint",
+            ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::DeliveryFailed(_) => "delivery-failed",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::NotReady(_) => "not-ready",
@@ -156,6 +159,7 @@ impl ApiError {
             ApiError::DeliveryFailed(_) => "Delivery failed",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::NotReady(_) => "Not ready",
+            ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::OperationNotPermitted { .. } => "Not permitted for this person",
             ApiError::Internal(_) => "Internal error",
         }
@@ -207,6 +211,7 @@ impl ResponseError for ApiError {
             | ApiError::NotFound(_)
             | ApiError::NoSuchEndpoint => StatusCode::NOT_FOUND,
             ApiError::UnknownPerson(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::ConcurrentModification { .. } => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -231,6 +236,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                res.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }
@@ -257,6 +265,7 @@ pub fn all_codes() -> Vec<&'static str> {
         "occurred-at-out-of-bounds",
         "not-found",
         "no-such-endpoint",
+        "method-not-allowed",
         "delivery-failed",
         "service-unavailable",
         "not-ready",
