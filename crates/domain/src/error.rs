@@ -187,6 +187,8 @@ pub enum DomainError {
         "a cause analysis rests on an investigation (same-batch check or retained-sample recheck)"
     )]
     InvestigationRequired,
+    #[error("the personal data of customer {customer_id} is already erased")]
+    PersonalDataAlreadyErased { customer_id: String },
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 }
@@ -295,6 +297,7 @@ impl DomainError {
             QualityCaseNotFound { .. } => "quality-case-not-found",
             NotMajorIssue => "not-major-issue",
             InvestigationRequired => "investigation-required",
+            PersonalDataAlreadyErased { .. } => "personal-data-already-erased",
             InvalidInput { .. } => "invalid-input",
         }
     }
@@ -311,7 +314,9 @@ impl DomainError {
             | ComplaintNotFound { .. }
             | QualityCaseNotFound { .. } => ErrorKind::NotFound,
             ReturnApprovalRole { .. } => ErrorKind::Forbidden,
-            FollowUpAlreadyRecorded { .. } => ErrorKind::Conflict,
+            FollowUpAlreadyRecorded { .. } | PersonalDataAlreadyErased { .. } => {
+                ErrorKind::Conflict
+            }
             ClockAlreadyPaused { .. }
             | ClockNotPaused { .. }
             | TeamStillAway
@@ -404,6 +409,9 @@ impl DomainError {
             QualityCaseNotFound { .. } | NotMajorIssue | InvestigationRequired => {
                 "seed 000 part 1: quality information feedback, investigation and escalation"
             }
+            PersonalDataAlreadyErased { .. } => {
+                "seed 003: customer data is confidential; erasure destroys the customer's key"
+            }
             InvalidInput { .. } => "request validation",
         }
     }
@@ -486,5 +494,6 @@ pub const CODES: &[&str] = &[
     "quality-case-not-found",
     "not-major-issue",
     "investigation-required",
+    "personal-data-already-erased",
     "invalid-input",
 ];

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod penalty;
 pub mod plan;
 pub mod policy;
+pub mod privacy;
 pub mod production;
 pub mod quality;
 pub mod service;
@@ -63,6 +64,10 @@ pub mod streams {
     }
     pub fn quality(case_id: &str) -> String {
         format!("quality-{case_id}")
+    }
+    /// A customer's personal-data record (erasures).
+    pub fn customer(customer_id: &str) -> String {
+        format!("customer-{customer_id}")
     }
     pub const POLICY: &str = "policy";
 }
