@@ -1,10 +1,15 @@
-//! Bearer tokens mapped to a person and a role. Tokens are kept only as SHA-256 hashes in memory,
-//! so a heap dump or a log line never shows one.
+//! Bearer tokens mapped to a person and a role. Tokens are kept only as SHA-256 hashes, so a heap
+//! dump, a log line or the event log never shows one.
+//!
+//! Two kinds: tokens issued through the log (`rl_{token_id}_{secret}`, with an expiry, revocable;
+//! `repairledger token issue` or `POST /v1/tokens`), and tokens of the people file (a hash, or
+//! plaintext for development only). An issued token is found by its id, which is not secret,
+//! and its hash compared in constant time.
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use repairledger_domain::{Actor, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,8 +25,12 @@ pub struct PersonConfig {
     pub person_id: String,
     pub name: String,
     pub role: Role,
-    /// The bearer token. Only its hash is kept once loaded.
-    pub token: String,
+    /// A bearer token in plaintext: development only (the quick start's well-known tokens).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The hex SHA-256 of a bearer token handed out some other way.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
 }
 
 /// The people file: `[[people]]` tables.
@@ -49,6 +58,10 @@ pub enum DirectoryError {
     DuplicateToken(String),
     #[error("person {0} has a token shorter than 16 characters")]
     WeakToken(String),
+    #[error(
+        "person {0}: token_sha256 is 64 hex digits, and token and token_sha256 exclude each other"
+    )]
+    BadTokenHash(String),
 }
 
 /// Who is who: by token hash (authentication) and by id (handover receivers).
@@ -56,9 +69,11 @@ pub enum DirectoryError {
 pub struct Directory {
     by_token_hash: HashMap<[u8; 32], String>,
     by_id: HashMap<String, Person>,
+    /// How many people-file tokens were given in plaintext (the server warns).
+    pub plaintext: usize,
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -72,17 +87,30 @@ impl Directory {
     pub fn from_people(people: Vec<PersonConfig>) -> Result<Directory, DirectoryError> {
         let mut d = Directory::default();
         for p in people {
-            if p.token.len() < 16 {
-                return Err(DirectoryError::WeakToken(p.person_id));
-            }
             if d.by_id.contains_key(&p.person_id) {
                 return Err(DirectoryError::DuplicatePerson(p.person_id));
             }
-            if d.by_token_hash
-                .insert(token_hash(&p.token), p.person_id.clone())
-                .is_some()
-            {
-                return Err(DirectoryError::DuplicateToken(p.person_id));
+            let hash = match (&p.token, &p.token_sha256) {
+                (Some(_), Some(_)) => return Err(DirectoryError::BadTokenHash(p.person_id)),
+                (Some(t), None) if t.len() < 16 => {
+                    return Err(DirectoryError::WeakToken(p.person_id))
+                }
+                (Some(t), None) => {
+                    d.plaintext += 1;
+                    Some(token_hash(t))
+                }
+                (None, Some(h)) => Some(
+                    hex::decode(h.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| DirectoryError::BadTokenHash(p.person_id.clone()))?,
+                ),
+                (None, None) => None,
+            };
+            if let Some(hash) = hash {
+                if d.by_token_hash.insert(hash, p.person_id.clone()).is_some() {
+                    return Err(DirectoryError::DuplicateToken(p.person_id));
+                }
             }
             d.by_id.insert(
                 p.person_id.clone(),
@@ -96,7 +124,7 @@ impl Directory {
         Ok(d)
     }
 
-    /// Looks a token up by its hash: the comparison is over digests, not secrets.
+    /// Looks a people-file token up by its hash: the comparison is over digests, not secrets.
     pub fn authenticate(&self, token: &str) -> Option<&Person> {
         self.by_token_hash
             .get(&token_hash(token))
@@ -118,6 +146,80 @@ impl Directory {
 #[derive(Debug, Clone)]
 pub struct Caller(pub Person);
 
+/// A caller and the key their requests are counted under for rate limiting (one per token).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub person: Person,
+    pub rate_key: String,
+}
+
+/// The prefix of tokens issued through the log.
+pub const ISSUED_PREFIX: &str = "rl_";
+
+/// A new issued token: `rl_{token_id}_{secret}` (id: 16 hex digits; secret: two v4 UUIDs from
+/// the OS generator, 244 random bits).
+pub fn new_token() -> (String, String) {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let token = format!("{ISSUED_PREFIX}{id}_{secret}");
+    (id, token)
+}
+
+/// Who a bearer token belongs to, now.
+pub fn authenticate(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
+    use subtle::ConstantTimeEq;
+    if let Some((id, _)) = token
+        .strip_prefix(ISSUED_PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+    {
+        let Some(view) = state.projector.read(|m| m.tokens.get(id).cloned()) else {
+            return Err(ApiError::Unauthenticated);
+        };
+        let stored = hex::decode(&view.sha256).unwrap_or_default();
+        let presented = token_hash(token);
+        if stored.len() != 32 || !bool::from(presented.ct_eq(&stored[..])) {
+            return Err(ApiError::Unauthenticated);
+        }
+        if view.revoked_at.is_some() {
+            return Err(ApiError::Unauthenticated);
+        }
+        if state.clock.now() >= view.expires_at {
+            return Err(ApiError::TokenExpired(view.expires_at.to_rfc3339()));
+        }
+        let person = state
+            .directory
+            .person(&view.person_id)
+            .cloned()
+            .ok_or(ApiError::Unauthenticated)?;
+        return Ok(Authenticated {
+            person,
+            rate_key: format!("token:{id}"),
+        });
+    }
+    let person = state
+        .directory
+        .authenticate(token)
+        .cloned()
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(Authenticated {
+        rate_key: format!("person:{}", person.person_id),
+        person,
+    })
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 impl Caller {
     pub fn actor(&self) -> Actor {
         Actor::new(self.0.person_id.clone(), self.0.role)
@@ -138,19 +240,16 @@ impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;
 
+    /// The gate authenticated the request already; outside it, the token is checked here.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>();
-        let token = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let person = match (state, token) {
-            (Some(state), Some(token)) => state.directory.authenticate(token).cloned(),
-            _ => None,
+        if let Some(a) = req.extensions().get::<Authenticated>() {
+            return ready(Ok(Caller(a.person.clone())));
+        }
+        let result = match (req.app_data::<web::Data<AppState>>(), bearer(req)) {
+            (Some(state), Some(token)) => authenticate(state, token).map(|a| Caller(a.person)),
+            _ => Err(ApiError::Unauthenticated),
         };
-        ready(person.map(Caller).ok_or(ApiError::Unauthenticated))
+        ready(result)
     }
 }
 

@@ -6,10 +6,13 @@
 //! roles itself (and who in a role: the custodian, the named receiver, the lead engineer); this
 //! table is the outer gate and the published contract (`docs/authorization.md`).
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, ResponseError};
+use actix_web::{web, Error, HttpMessage, ResponseError};
+use repairledger_privacy::Disclosure;
+
+use crate::auth::{authenticate, bearer};
 use repairledger_domain::Role;
 use Role::*;
 
@@ -349,6 +352,21 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
         "seed 000 part 1",
     ),
     (
+        "/v1/tokens",
+        &[GeneralManager],
+        "security: access is granted by the general manager",
+    ),
+    (
+        "/v1/tokens/{token_id}/revocation",
+        &[GeneralManager],
+        "security: and withdrawn by them",
+    ),
+    (
+        "/v1/customers/{customer_id}/erasure",
+        &[GeneralManager],
+        "seed 003: customer data is confidential; erasure is the company's decision",
+    ),
+    (
         "/v1/webhooks",
         MANAGEMENT,
         "integration: a subscription sees every event",
@@ -365,6 +383,21 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
     ),
 ];
 
+/// Reads that not every role may make: (route pattern of a `GET`, roles, why).
+pub const RESTRICTED_READS: &[(&str, &[Role], &str)] = &[(
+    "/v1/tokens",
+    &[GeneralManager, Auditor],
+    "who holds access: for the manager who grants it and the auditor",
+)];
+
+/// The roles that may call a restricted `GET` route, or `None` when every role may.
+pub fn read_roles(pattern: &str) -> Option<&'static [Role]> {
+    RESTRICTED_READS
+        .iter()
+        .find(|(p, _, _)| *p == pattern)
+        .map(|(_, roles, _)| *roles)
+}
+
 /// The roles that may call a `POST` route, or `None` when the table has no row for it.
 pub fn command_roles(pattern: &str) -> Option<&'static [Role]> {
     COMMANDS
@@ -373,41 +406,165 @@ pub fn command_roles(pattern: &str) -> Option<&'static [Role]> {
         .map(|(_, roles, _)| *roles)
 }
 
-/// The outer gate: authenticates and checks the table for every `POST` under `/v1`, before
-/// the body is parsed (so a role that may not call a command learns that, not a schema error).
-pub async fn gate(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    if let Err(refusal) = check(&req) {
-        let response = refusal.error_response();
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    next.call(req).await.map(|r| r.map_into_left_body())
+/// Who sees customers' personal data (names, signatures, site addresses) in clear: the people
+/// who deal with the customer. Everyone else, the auditor included, reads `[redacted]`; the
+/// sealed values in the log and its exports are ciphertext to all.
+pub const PERSONAL_DATA: &[(Role, &str)] = &[
+    (FieldReceiver, "collects units at the customer's site"),
+    (AfterSales, "the customer's single point of contact"),
+    (
+        TechnicalService,
+        "travels to the site, delivers to the customer",
+    ),
+    (Sales, "owns the customer relationship"),
+    (GeneralManager, "approves, waives, orders erasures"),
+    (TechnicalVp, "approves heavy complaint returns"),
+];
+
+pub fn sees_personal_data(role: Role) -> bool {
+    PERSONAL_DATA.iter().any(|(r, _)| *r == role)
 }
 
-fn check(req: &ServiceRequest) -> Result<(), ApiError> {
-    if req.method() != actix_web::http::Method::POST {
+/// Requests a second per token.
+pub type RateLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+pub fn rate_limiter(limits: &crate::Limits) -> Option<RateLimiter> {
+    let per_second = std::num::NonZeroU32::new(limits.rate_per_second)?;
+    let burst = std::num::NonZeroU32::new(limits.rate_burst.max(limits.rate_per_second))
+        .unwrap_or(per_second);
+    Some(governor::RateLimiter::keyed(
+        governor::Quota::per_second(per_second).allow_burst(burst),
+    ))
+}
+
+fn rate_check(state: &AppState, key: &str) -> Result<(), ApiError> {
+    use governor::clock::Clock;
+    let Some(limiter) = &state.rate_limiter else {
         return Ok(());
+    };
+    limiter.check_key(&key.to_string()).map_err(|not_until| {
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        ApiError::RateLimited {
+            per_second: state.limits.rate_per_second,
+            burst: state.limits.rate_burst,
+            retry_after_secs: wait.as_secs().max(1),
+        }
+    })
+}
+
+/// The outer gate of `/v1`: authenticates once (a wrong or expired token is 401 wherever it is
+/// sent), counts the request against the token's rate, checks the table for every `POST` before
+/// the body is parsed (so a role that may not call a command learns that, not a schema error),
+/// and on the way out discloses personal data to the roles that see it.
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let authenticated = match bearer(req.request()).map(|t| authenticate(&state, t)) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => return Ok(req.into_response(e.error_response()).map_into_boxed_body()),
+    };
+    if let Some(a) = &authenticated {
+        if let Err(e) = rate_check(&state, &a.rate_key) {
+            return Ok(req.into_response(e.error_response()).map_into_boxed_body());
+        }
+        req.extensions_mut().insert(a.clone());
     }
+    if let Err(refusal) = check(&req, authenticated.as_ref().map(|a| &a.person)) {
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_boxed_body());
+    }
+    let disclosure = match &authenticated {
+        Some(a) if sees_personal_data(a.person.role) => Disclosure::Reveal,
+        _ => Disclosure::Redact,
+    };
+    let res = next.call(req).await?;
+    disclose(res, &state.vault, disclosure).await
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn xml_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Replaces the sealed values of a buffered response (JSON, CSV, SVG); streams (the live feed,
+/// exports) are left alone: the feed discloses frame by frame, exports stay sealed.
+async fn disclose<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+    vault: &repairledger_privacy::Vault,
+    d: Disclosure,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let content_type = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let json = content_type.starts_with("application/json")
+        || content_type.starts_with("application/problem+json");
+    let csv = content_type.starts_with("text/csv");
+    let svg = content_type.starts_with("image/svg+xml");
+    if !(json || csv || svg) {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.map_err(|e| {
+        let e: Box<dyn std::error::Error> = e.into();
+        actix_web::error::ErrorInternalServerError(e.to_string())
+    })?;
+    let shown = if json {
+        repairledger_privacy::disclose_json(&bytes, vault, d)
+    } else {
+        std::str::from_utf8(&bytes).ok().and_then(|text| {
+            let escape: fn(&str) -> String = if csv { csv_cell } else { xml_text };
+            repairledger_privacy::disclose_text(text, vault, d, escape).map(String::into_bytes)
+        })
+    };
+    let body = shown.map(web::Bytes::from).unwrap_or(bytes);
+    Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(body))))
+}
+
+fn check(req: &ServiceRequest, person: Option<&crate::auth::Person>) -> Result<(), ApiError> {
     let Some(pattern) = req.match_pattern() else {
         return Ok(()); // no such route: the router answers 404
     };
+    if req.method() == actix_web::http::Method::GET {
+        if let Some(roles) = read_roles(&pattern) {
+            let person = person.ok_or(ApiError::Unauthenticated)?;
+            if !roles.contains(&person.role) {
+                return Err(ApiError::OperationNotPermitted {
+                    role: person.role.to_string(),
+                    operation: format!("GET {pattern}"),
+                });
+            }
+        }
+        return Ok(());
+    }
+    if req.method() != actix_web::http::Method::POST {
+        return Ok(());
+    }
     // A route with no row here has no POST handler (a POST to a read): the router answers.
     // A POST handler without a row fails the matrix test, so none ships.
     let Some(roles) = command_roles(&pattern) else {
         return Ok(());
     };
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal("no app state".into()))?;
-    let person = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| state.directory.authenticate(t.trim()))
-        .ok_or(ApiError::Unauthenticated)?;
+    let person = person.ok_or(ApiError::Unauthenticated)?;
     if person.role == Role::Auditor {
         return Err(ApiError::ReadOnlyRole {
             role: person.role.to_string(),
@@ -443,6 +600,28 @@ pub fn markdown() -> String {
             "| `POST {pattern}` | {} | {why} |\n",
             names.join(", ")
         ));
+    }
+    out.push_str(
+        "\n## Restricted reads\n\n\
+         Every other `GET` is open to every authenticated role.\n\n\
+         | read | roles | why |\n|---|---|---|\n",
+    );
+    for (pattern, roles, why) in RESTRICTED_READS {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        out.push_str(&format!(
+            "| `GET {pattern}` | {} | {why} |\n",
+            names.join(", ")
+        ));
+    }
+    out.push_str(
+        "\n## Personal data\n\n\
+         Customers' names, signatures and site addresses are sealed in the log (see\n\
+         `docs/security.md`). These roles read them in clear; every other role, the auditor\n\
+         included, reads `[redacted]`. Once a customer's data is erased, everyone reads `[erased]`.\n\n\
+         | role | why |\n|---|---|\n",
+    );
+    for (role, why) in PERSONAL_DATA {
+        out.push_str(&format!("| {} | {why} |\n", role.as_str()));
     }
     out
 }

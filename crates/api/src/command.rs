@@ -216,36 +216,47 @@ pub async fn execute(
     primary_stream: &str,
     decide: impl Fn(&AppState, &Ctx) -> Result<Vec<Planned>, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    let (result, replayed) = execute_result(state, meta, primary_stream, decide).await?;
+    Ok(respond(&result, replayed))
+}
+
+/// [`execute`], answering what was appended (or replayed, `true`) instead of the response, for
+/// commands whose answer carries more than the events (an issued token).
+pub async fn execute_result(
+    state: &AppState,
+    meta: Meta,
+    primary_stream: &str,
+    decide: impl Fn(&AppState, &Ctx) -> Result<Vec<Planned>, ApiError>,
+) -> Result<(AppendResult, bool), ApiError> {
     let timer = state.metrics.command_seconds.start_timer();
     let result = execute_measured(state, meta, primary_stream, decide).await;
     timer.observe_duration();
     let outcome = match &result {
-        Ok((_, _, true)) => "replayed",
-        Ok((_, appended, false)) => {
-            state.metrics.events_appended.inc_by(*appended as u64);
+        Ok((_, true)) => "replayed",
+        Ok((r, false)) => {
+            state.metrics.events_appended.inc_by(r.events.len() as u64);
             "accepted"
         }
         Err(ApiError::Unavailable(_) | ApiError::Internal(_)) => "failed",
         Err(_) => "refused",
     };
     state.metrics.commands.with_label_values(&[outcome]).inc();
-    result.map(|(response, _, _)| response)
+    result
 }
 
-/// The command itself; answers the response, how many events it appended, and whether it was
-/// an idempotent replay.
+/// The command itself; answers what it appended and whether it was an idempotent replay.
 async fn execute_measured(
     state: &AppState,
     meta: Meta,
     primary_stream: &str,
     decide: impl Fn(&AppState, &Ctx) -> Result<Vec<Planned>, ApiError>,
-) -> Result<(HttpResponse, usize, bool), ApiError> {
+) -> Result<(AppendResult, bool), ApiError> {
     if let Some(idem) = &meta.idempotency {
         if let Some((fingerprint, original)) = state.store.idempotency(&idem.key)? {
             if fingerprint != idem.fingerprint {
                 return Err(ApiError::IdempotencyKeyReused);
             }
-            return Ok((respond(&original, true), 0, true));
+            return Ok((original, true));
         }
     }
     // A precondition is judged before the command: a stale client learns that first.
@@ -272,6 +283,10 @@ async fn execute_measured(
                 });
             }
         }
+        let planned = planned
+            .into_iter()
+            .map(|p| seal(state, p))
+            .collect::<Result<Vec<_>, _>>()?;
         let commit = Commit {
             streams: planned
                 .into_iter()
@@ -324,11 +339,23 @@ async fn execute_measured(
         }
     };
     state.projector.catch_up(state.store.as_ref())?;
-    Ok((
-        respond(&result, result.duplicate),
-        result.events.len(),
-        result.duplicate,
-    ))
+    let duplicate = result.duplicate;
+    Ok((result, duplicate))
+}
+
+/// Seals the customer's personal data in a decision's events before they reach the log, under
+/// the key of the customer the event names, or else the customer of its stream.
+fn seal(state: &AppState, mut p: Planned) -> Result<Planned, ApiError> {
+    for (_, payload) in p.events.iter_mut() {
+        let subject = repairledger_privacy::subject_in(payload)
+            .or_else(|| state.projector.read(|m| m.customer_of(&p.stream)))
+            .unwrap_or_else(|| p.stream.clone());
+        repairledger_privacy::seal_payload(payload, &subject, &state.vault).map_err(|e| {
+            tracing::error!(error = %e, "the key vault failed");
+            ApiError::Unavailable("the key vault could not seal personal data; retry".into())
+        })?;
+    }
+    Ok(p)
 }
 
 fn respond(result: &AppendResult, replayed: bool) -> HttpResponse {
@@ -368,9 +395,20 @@ pub async fn aggregate_command<A: repairledger_domain::Aggregate>(
     id: &str,
     make: impl Fn(&AppState) -> Result<A::Command, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
+    let (result, replayed) = aggregate_result::<A>(state, meta, id, make).await?;
+    Ok(respond(&result, replayed))
+}
+
+/// [`aggregate_command`], answering what was appended.
+pub async fn aggregate_result<A: repairledger_domain::Aggregate>(
+    state: &AppState,
+    meta: Meta,
+    id: &str,
+    make: impl Fn(&AppState) -> Result<A::Command, ApiError>,
+) -> Result<(AppendResult, bool), ApiError> {
     check_id(A::ID, id)?;
     let stream = A::stream(id);
-    execute(state, meta, &stream, |state, ctx| {
+    execute_result(state, meta, &stream, |state, ctx| {
         let (events, version) = load::<A::Event>(state, &stream)?;
         let current = A::fold(id, &events);
         let cmd = make(state)?;

@@ -69,6 +69,12 @@ pub struct Limits {
     pub max_backdate: Duration,
     /// `/readyz` answers 503 once this many commits wait for the writer.
     pub ready_max_queue: usize,
+    /// Requests a second per token (sustained); 0 turns rate limiting off.
+    pub rate_per_second: u32,
+    /// Requests a token may make at once above the sustained rate.
+    pub rate_burst: u32,
+    /// The longest validity of an issued token.
+    pub token_max_days: i64,
 }
 
 impl Default for Limits {
@@ -78,6 +84,9 @@ impl Default for Limits {
             future_skew: Duration::minutes(5),
             max_backdate: Duration::days(30),
             ready_max_queue: 5_000,
+            rate_per_second: 100,
+            rate_burst: 200,
+            token_max_days: 400,
         }
     }
 }
@@ -97,6 +106,10 @@ pub struct AppState {
     pub policies: routes::sla::PolicyCache,
     /// Live unit views as JSON, by serial, with the stream version they were made at.
     pub unit_json: std::sync::RwLock<std::collections::HashMap<String, (u64, web::Bytes)>>,
+    /// Customers' data keys: personal data is sealed before it is appended.
+    pub vault: Arc<repairledger_privacy::Vault>,
+    /// Requests per token; `None` when `limits.rate_per_second` is 0.
+    pub rate_limiter: Option<authz::RateLimiter>,
 }
 
 impl AppState {
@@ -108,8 +121,25 @@ impl AppState {
         policy: Policy,
         clock: Arc<dyn Clock>,
         limits: Limits,
+        vault: Arc<repairledger_privacy::Vault>,
     ) -> Result<AppState, ApiError> {
         let projector = Projector::load(store.as_ref(), 1000)?;
+        // An erasure is recorded first and the key destroyed next: a crash in between is
+        // finished here.
+        let erasures = projector.read(|m| {
+            m.erasures
+                .values()
+                .map(|e| (e.customer_id.clone(), e.key_generation))
+                .collect::<Vec<_>>()
+        });
+        for (customer_id, generation) in erasures {
+            if vault
+                .erase_up_to(&customer_id, generation)
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+            {
+                tracing::warn!(%customer_id, "finished an erasure interrupted before its key was destroyed");
+            }
+        }
         let known = projector.read(|m| m.policies.get(&policy.version).cloned());
         let text = toml::to_string(&policy).map_err(|e| ApiError::Internal(e.to_string()))?;
         match known {
@@ -154,11 +184,13 @@ impl AppState {
             directory,
             policy,
             clock,
-            limits,
             webhooks: outbox::WebhookConfig::default(),
             policies: Default::default(),
             metrics: metrics::Metrics::new(),
             unit_json: Default::default(),
+            vault,
+            rate_limiter: authz::rate_limiter(&limits),
+            limits,
         })
     }
 }

@@ -6,7 +6,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units, webhooks};
+use crate::routes::{
+    access, complaints, feed, plans, quality, reads, service, sla, units, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -47,7 +49,8 @@ use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units
         complaints::list, complaints::get_one, complaints::recalls,
         quality::raise, quality::investigate, quality::escalate, quality::instruct, quality::analyse,
         quality::close, quality::list, quality::get_one, quality::archive, quality::qc_monthly,
-        quality::unit_file
+        quality::unit_file,
+        access::issue, access::revoke, access::list, access::erase, access::erasures
     ),
     components(schemas(
         crate::problem::Problem,
@@ -59,7 +62,9 @@ use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units
         repairledger_domain::service::ServiceEvent,
         repairledger_domain::penalty::PenaltyEvent,
         repairledger_domain::complaint::ComplaintEvent,
-        repairledger_domain::quality::QualityEvent
+        repairledger_domain::quality::QualityEvent,
+        repairledger_domain::access::TokenEvent,
+        repairledger_domain::privacy::PrivacyEvent
     )),
     modifiers(&Conventions),
     tags(
@@ -77,6 +82,7 @@ use crate::routes::{complaints, feed, plans, quality, reads, service, sla, units
         (name = "field service", description = "Field service requests: relay, warranty, quotes, on-site work, trip reports (domain.md §2)"),
         (name = "sla", description = "Deadline timers judged at an instant, with pauses (domain.md §1 rules 3, 13, 14; §2)"),
         (name = "complaints", description = "Complaints: grades A-D, recalls, trace chain, returns by weight, no cash refunds (domain.md §3)"),
+        (name = "access", description = "API tokens with expiry and revocation, and the erasure of a customer's personal data (docs/security.md)"),
         (name = "quality", description = "Quality information feedback, the accident archive, the monthly QC report, the unit file"),
         (name = "units", description = "Units and their files"),
         (name = "penalties", description = "Breaches, penalties within the policy's scale, waivers and tallies (rule 17, §2)"),

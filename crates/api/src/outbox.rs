@@ -137,6 +137,9 @@ pub async fn deliver(
     now: DateTime<Utc>,
 ) -> Result<(), String> {
     let body = serde_json::to_vec(&EventEnvelope::from(e)).map_err(|e| e.to_string())?;
+    // A receiver is another system, perhaps without TLS: personal data goes out redacted; it
+    // reads the names through the API with a token whose role may see them.
+    let body = repairledger_privacy::redact_json(&body).unwrap_or(body);
     let resp = client
         .post(&sub.url)
         .header("Content-Type", "application/json")

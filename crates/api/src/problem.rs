@@ -34,6 +34,14 @@ pub enum ApiError {
     Domain(#[from] DomainError),
     #[error("a valid bearer token is required")]
     Unauthenticated,
+    #[error("the token expired at {0}; ask for a new one")]
+    TokenExpired(String),
+    #[error("more than {per_second} requests a second (burst {burst}) with this token; retry after {retry_after_secs} s")]
+    RateLimited {
+        per_second: u32,
+        burst: u32,
+        retry_after_secs: u64,
+    },
     #[error("the {role} role reads and never writes")]
     ReadOnlyRole { role: String },
     #[error("unit {0} is not known")]
@@ -108,6 +116,8 @@ impl ApiError {
         match self {
             ApiError::Domain(d) => d.code(),
             ApiError::Unauthenticated => "unauthenticated",
+            ApiError::TokenExpired(_) => "token-expired",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::ReadOnlyRole { .. } => "read-only-role",
             ApiError::UnitNotFound(_) => "unit-not-found",
             ApiError::PlanNotFound(_) => "plan-not-found",
@@ -141,6 +151,8 @@ impl ApiError {
                 ErrorKind::NotFound => "Not found",
             },
             ApiError::Unauthenticated => "Authentication required",
+            ApiError::TokenExpired(_) => "Token expired",
+            ApiError::RateLimited { .. } => "Too many requests",
             ApiError::ReadOnlyRole { .. } => "Read-only role",
             ApiError::UnitNotFound(_)
             | ApiError::PlanNotFound(_)
@@ -200,7 +212,8 @@ impl ResponseError for ApiError {
                 ErrorKind::Rule => StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,
             },
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::TokenExpired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ReadOnlyRole { .. } | ApiError::OperationNotPermitted { .. } => {
                 StatusCode::FORBIDDEN
             }
@@ -234,6 +247,17 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated => {
                 res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            ApiError::TokenExpired(_) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer error=\"invalid_token\", error_description=\"expired\"",
+                ));
+            }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
             ApiError::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
@@ -250,6 +274,8 @@ impl ResponseError for ApiError {
 pub fn all_codes() -> Vec<&'static str> {
     let mut codes = vec![
         "unauthenticated",
+        "token-expired",
+        "rate-limited",
         "read-only-role",
         "unit-not-found",
         "plan-not-found",

@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use repairledger_api::{AppState, Directory, Limits, SystemClock};
+use repairledger_domain::access::{TokenCommand, TokenEvent, TokenState};
 use repairledger_domain::Policy;
+use repairledger_privacy::{KeyRing, Vault};
 use repairledger_store::{EventStore, SledStore, SledStoreConfig};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +72,64 @@ enum Command {
     },
     /// Print the OpenAPI document (the content of api-spec/openapi.json).
     Openapi,
+    /// API tokens, recorded in the log (the server must be stopped: sled has one writer; while
+    /// it runs, use POST /v1/tokens).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// The master keys that protect customers' personal data.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Issue a token to a person of the people file; prints it once.
+    Issue {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The person the token acts as.
+        #[arg(long)]
+        person: String,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Who grants it, for the record.
+        #[arg(long, default_value = "operator")]
+        by: String,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        token_id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "operator")]
+        by: String,
+    },
+    /// List issued tokens (no hashes).
+    List {
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a new key file with one random master key (redirect it to a file kept apart).
+    New {
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Print a random master key, base64, to add to a key file when rotating.
+    NewKey,
+    /// Open the vault with the configured keys (rewrapping under the active one) and print how
+    /// many customer keys each master key wraps.
+    Status,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -96,6 +156,19 @@ struct Settings {
     max_backdate_days: i64,
     /// Log lines as `text` (for people) or `json` (for log shippers).
     log_format: String,
+    /// The key vault: customers' data keys, kept apart from the log (which is append-only).
+    /// Default: the data directory's name with `-vault` appended, beside it.
+    vault: Option<PathBuf>,
+    /// The master key file (`active = "id"`, `[keys] id = "<base64>"`).
+    pii_keys_file: Option<PathBuf>,
+    /// One master key, base64 (REPAIRLEDGER_PII_KEY), instead of a file.
+    pii_key: Option<String>,
+    /// Requests a second per token; 0 turns rate limiting off.
+    rate_per_second: u32,
+    /// Requests a token may make at once above that rate.
+    rate_burst: u32,
+    /// The longest validity of an issued token, in days.
+    token_max_days: i64,
 }
 
 impl Default for Settings {
@@ -108,6 +181,12 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             max_backdate_days: 30,
             log_format: "text".into(),
+            vault: None,
+            pii_keys_file: None,
+            pii_key: None,
+            rate_per_second: 100,
+            rate_burst: 200,
+            token_max_days: 400,
         }
     }
 }
@@ -149,6 +228,17 @@ impl Settings {
                 self.max_backdate_days
             ));
         }
+        if self.pii_keys_file.is_some() && self.pii_key.is_some() {
+            return Err(
+                "invalid configuration: pii_keys_file and pii_key exclude each other".into(),
+            );
+        }
+        if !(1..=3650).contains(&self.token_max_days) {
+            return Err(format!(
+                "invalid configuration: token_max_days {} is not within 1..=3650",
+                self.token_max_days
+            ));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(format!(
                 "invalid configuration: log_format {:?} is text or json",
@@ -173,6 +263,200 @@ fn init_logging(format: &str) {
         builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
+    }
+}
+
+/// The master keys: a file, one key from the environment, or (development) a key file created
+/// in the vault directory on first start, with a warning.
+impl Settings {
+    fn vault_dir(&self) -> PathBuf {
+        self.vault.clone().unwrap_or_else(|| {
+            let mut name = self.data.file_name().unwrap_or_default().to_os_string();
+            name.push("-vault");
+            self.data.with_file_name(name)
+        })
+    }
+}
+
+fn key_ring(s: &Settings) -> Result<KeyRing, String> {
+    if let Some(key) = &s.pii_key {
+        return KeyRing::single("env", key).map_err(|e| format!("pii_key: {e}"));
+    }
+    let path = match &s.pii_keys_file {
+        Some(p) => p.clone(),
+        None => {
+            let dir = s.vault_dir();
+            let p = dir.join("dev-master-keys.toml");
+            if !p.exists() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                write_private(&p, &KeyRing::new_file("dev"))?;
+            }
+            tracing::warn!(path = %p.display(), "no pii_keys_file configured: using a development master key stored beside the vault; configure pii_keys_file (kept apart from the data) in production");
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read the key file {}: {e}", path.display()))?;
+    KeyRing::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn open_vault(s: &Settings) -> Result<Vault, String> {
+    let ring = key_ring(s)?;
+    let dir = s.vault_dir();
+    Vault::open(&dir, ring)
+        .map_err(|e| format!("cannot open the key vault at {}: {e}", dir.display()))
+}
+
+fn read_directory(s: &Settings) -> Result<Directory, String> {
+    let people = std::fs::read_to_string(&s.people)
+        .map_err(|e| format!("cannot read the people file {}: {e}", s.people.display()))?;
+    Directory::parse(&people).map_err(|e| format!("{}: {e}", s.people.display()))
+}
+
+/// Appends a token event as the operator at the console.
+async fn token_event(
+    store: &SledStore,
+    token_id: &str,
+    by: &str,
+    command: &TokenCommand,
+) -> Result<u64, String> {
+    use repairledger_domain::Aggregate;
+    use repairledger_store::{Commit, EventActor, ExpectedVersion, NewEvent, StreamAppend};
+    let stream = TokenState::stream(token_id);
+    let recorded = store
+        .read_stream(&stream, 1, usize::MAX)
+        .map_err(|e| e.to_string())?;
+    let version = recorded.last().map(|e| e.version).unwrap_or(0);
+    let events = recorded
+        .iter()
+        .map(repairledger_projections::codec::decode::<TokenEvent>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now();
+    let new = repairledger_domain::access::rules(
+        &TokenState::fold(token_id, &events),
+        token_id,
+        command,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    let r = store
+        .append(Commit {
+            streams: vec![StreamAppend {
+                stream,
+                expected: ExpectedVersion::Exact(version),
+                events: new
+                    .iter()
+                    .map(|e| {
+                        let (event_type, payload) = repairledger_projections::codec::encode(e);
+                        NewEvent {
+                            schema: repairledger_projections::codec::current_schema(&event_type),
+                            event_type,
+                            payload,
+                            actor: EventActor {
+                                person_id: by.to_string(),
+                                role: "operator".into(),
+                            },
+                            occurred_at: now,
+                            policy_version: 0,
+                            correlation_id: None,
+                            causation_id: None,
+                        }
+                    })
+                    .collect(),
+            }],
+            idempotency: None,
+            recorded_at: now,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(r.last_position)
+}
+
+async fn token(s: &Settings, action: TokenAction) -> Result<i32, String> {
+    match action {
+        TokenAction::Issue {
+            data,
+            person,
+            days,
+            by,
+        } => {
+            if days == 0 || i64::from(days) > s.token_max_days {
+                return Err(format!("--days must be 1..={}", s.token_max_days));
+            }
+            let directory = read_directory(s)?;
+            if directory.person(&person).is_none() {
+                return Err(format!(
+                    "{person} is not in the people file {}",
+                    s.people.display()
+                ));
+            }
+            let store = open_store(&data.unwrap_or(s.data.clone()))?;
+            let (token_id, token) = repairledger_api::auth::new_token();
+            let expires_at = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
+            let result = token_event(
+                &store,
+                &token_id,
+                &by,
+                &TokenCommand::Issue {
+                    person_id: person.clone(),
+                    sha256: hex::encode(repairledger_api::auth::token_hash(&token)),
+                    expires_at,
+                },
+            )
+            .await;
+            store.shutdown().await;
+            let position = result?;
+            eprintln!("issued {token_id} to {person}, expires {expires_at}, at log position {position}; the token is shown once:");
+            println!("{token}");
+            Ok(0)
+        }
+        TokenAction::Revoke {
+            data,
+            token_id,
+            reason,
+            by,
+        } => {
+            let store = open_store(&data.unwrap_or(s.data.clone()))?;
+            let result =
+                token_event(&store, &token_id, &by, &TokenCommand::Revoke { reason }).await;
+            store.shutdown().await;
+            println!("revoked {token_id} at log position {}", result?);
+            Ok(0)
+        }
+        TokenAction::List { data } => {
+            let store = open_store(&data.unwrap_or(s.data.clone()))?;
+            let model =
+                repairledger_projections::rebuild(&store, |_| {}).map_err(|e| e.to_string());
+            store.shutdown().await;
+            let now = chrono::Utc::now();
+            for t in model?.tokens.values() {
+                let status = match (t.revoked_at, now >= t.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, true) => "expired",
+                    (None, false) => "active",
+                };
+                println!(
+                    "{}\t{}\t{status}\texpires {}\tissued by {}",
+                    t.token_id, t.person_id, t.expires_at, t.issued_by
+                );
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -205,6 +489,26 @@ fn run(cli: Cli) -> Result<i32, String> {
             print!("{}", repairledger_api::openapi::document_json());
             Ok(0)
         }
+        Command::Token { action } => rt.block_on(token(&s, action)),
+        Command::Keys { action } => match action {
+            KeysAction::New { id } => {
+                print!("{}", KeyRing::new_file(&id));
+                Ok(0)
+            }
+            KeysAction::NewKey => {
+                println!("{}", KeyRing::new_key_base64());
+                Ok(0)
+            }
+            KeysAction::Status => {
+                let vault = open_vault(&s)?;
+                let stats = vault.stats().map_err(|e| e.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stats).expect("stats serialize")
+                );
+                Ok(0)
+            }
+        },
         Command::Serve { bind, data } => {
             if let Some(b) = bind {
                 s.bind = b;
@@ -346,10 +650,15 @@ async fn import(store: &SledStore, input: Option<PathBuf>) -> Result<(), String>
 }
 
 async fn serve(s: Settings) -> Result<i32, String> {
-    let people = std::fs::read_to_string(&s.people)
-        .map_err(|e| format!("cannot read the people file {}: {e}", s.people.display()))?;
-    let directory =
-        Directory::parse(&people).map_err(|e| format!("{}: {e}", s.people.display()))?;
+    let directory = read_directory(&s)?;
+    if directory.plaintext > 0 {
+        tracing::warn!(
+            people = directory.plaintext,
+            file = %s.people.display(),
+            "the people file holds plaintext tokens: for development only; use token_sha256 or `repairledger token issue`"
+        );
+    }
+    let vault = Arc::new(open_vault(&s)?);
     let policy = match &s.policy {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -362,12 +671,22 @@ async fn serve(s: Settings) -> Result<i32, String> {
     let limits = Limits {
         max_body_bytes: s.max_body_bytes,
         max_backdate: chrono::Duration::days(s.max_backdate_days),
+        rate_per_second: s.rate_per_second,
+        rate_burst: s.rate_burst,
+        token_max_days: s.token_max_days,
         ..Limits::default()
     };
     let store_dyn: Arc<dyn EventStore> = Arc::new(store.clone());
-    let state = AppState::start(store_dyn, directory, policy, Arc::new(SystemClock), limits)
-        .await
-        .map_err(|e| format!("cannot start: {e}"))?;
+    let state = AppState::start(
+        store_dyn,
+        directory,
+        policy,
+        Arc::new(SystemClock),
+        limits,
+        vault,
+    )
+    .await
+    .map_err(|e| format!("cannot start: {e}"))?;
     let state = actix_web::web::Data::new(state);
     // Projection checkpoints are written off the request path.
     let checkpoints = state.clone();

@@ -189,6 +189,12 @@ pub enum DomainError {
     InvestigationRequired,
     #[error("the personal data of customer {customer_id} is already erased")]
     PersonalDataAlreadyErased { customer_id: String },
+    #[error("token {token_id} is already issued")]
+    TokenAlreadyIssued { token_id: String },
+    #[error("no token {token_id}")]
+    TokenNotFound { token_id: String },
+    #[error("token {token_id} is already revoked")]
+    TokenAlreadyRevoked { token_id: String },
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
 }
@@ -298,6 +304,9 @@ impl DomainError {
             NotMajorIssue => "not-major-issue",
             InvestigationRequired => "investigation-required",
             PersonalDataAlreadyErased { .. } => "personal-data-already-erased",
+            TokenAlreadyIssued { .. } => "token-already-issued",
+            TokenNotFound { .. } => "token-not-found",
+            TokenAlreadyRevoked { .. } => "token-already-revoked",
             InvalidInput { .. } => "invalid-input",
         }
     }
@@ -314,6 +323,8 @@ impl DomainError {
             | ComplaintNotFound { .. }
             | QualityCaseNotFound { .. } => ErrorKind::NotFound,
             ReturnApprovalRole { .. } => ErrorKind::Forbidden,
+            TokenNotFound { .. } => ErrorKind::NotFound,
+            TokenAlreadyIssued { .. } | TokenAlreadyRevoked { .. } => ErrorKind::Conflict,
             FollowUpAlreadyRecorded { .. } | PersonalDataAlreadyErased { .. } => {
                 ErrorKind::Conflict
             }
@@ -412,6 +423,9 @@ impl DomainError {
             PersonalDataAlreadyErased { .. } => {
                 "seed 003: customer data is confidential; erasure destroys the customer's key"
             }
+            TokenAlreadyIssued { .. } | TokenNotFound { .. } | TokenAlreadyRevoked { .. } => {
+                "docs/security.md: tokens are issued with an expiry and revoked with a reason"
+            }
             InvalidInput { .. } => "request validation",
         }
     }
@@ -495,5 +509,8 @@ pub const CODES: &[&str] = &[
     "not-major-issue",
     "investigation-required",
     "personal-data-already-erased",
+    "token-already-issued",
+    "token-not-found",
+    "token-already-revoked",
     "invalid-input",
 ];

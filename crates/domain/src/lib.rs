@@ -4,6 +4,7 @@
 //!
 //! Architecture invariant: this crate knows nothing of HTTP, sled, utoipa or the wall clock.
 
+pub mod access;
 pub mod actor;
 pub mod calendar;
 pub mod complaint;
@@ -68,6 +69,10 @@ pub mod streams {
     /// A customer's personal-data record (erasures).
     pub fn customer(customer_id: &str) -> String {
         format!("customer-{customer_id}")
+    }
+    /// An API token's life.
+    pub fn token(token_id: &str) -> String {
+        format!("token-{token_id}")
     }
     pub const POLICY: &str = "policy";
 }

@@ -18,25 +18,37 @@ pub enum PrivacyEvent {
     PersonalDataErased {
         customer_id: String,
         reason: String,
+        /// The generation of the customer's key that was destroyed (0: none existed). A
+        /// customer who comes back later gets a new generation, which this erasure leaves alone.
+        key_generation: u32,
         at: DateTime<Utc>,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrivacyCommand {
-    ErasePersonalData { reason: String },
+    /// `key_generation` is the vault's current generation for the customer (a fact the adapter
+    /// reads, as other commands carry facts of other aggregates).
+    ErasePersonalData { reason: String, key_generation: u32 },
 }
 
 /// What the log says of one customer's personal data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerData {
     pub erased_at: Option<DateTime<Utc>>,
+    /// The key generation the last erasure destroyed.
+    pub erased_generation: Option<u32>,
 }
 
 impl CustomerData {
     pub fn evolve(mut self, e: &PrivacyEvent) -> Self {
         match e {
-            PrivacyEvent::PersonalDataErased { at, .. } => self.erased_at = Some(*at),
+            PrivacyEvent::PersonalDataErased {
+                at, key_generation, ..
+            } => {
+                self.erased_at = Some(*at);
+                self.erased_generation = Some(*key_generation);
+            }
         }
         self
     }
@@ -51,7 +63,10 @@ pub fn decide(
     ctx: &Ctx,
 ) -> Result<Vec<PrivacyEvent>, DomainError> {
     match c {
-        PrivacyCommand::ErasePersonalData { reason } => {
+        PrivacyCommand::ErasePersonalData {
+            reason,
+            key_generation,
+        } => {
             role_in(
                 ctx,
                 &[Role::GeneralManager],
@@ -63,7 +78,11 @@ pub fn decide(
                     reason: "an erasure records why it was done".into(),
                 });
             }
-            if state.erased_at.is_some() {
+            // A customer who came back after an erasure has a newer key, which may be erased too.
+            if state
+                .erased_generation
+                .is_some_and(|erased| *key_generation <= erased)
+            {
                 return Err(DomainError::PersonalDataAlreadyErased {
                     customer_id: customer_id.to_string(),
                 });
@@ -71,6 +90,7 @@ pub fn decide(
             Ok(vec![PrivacyEvent::PersonalDataErased {
                 customer_id: customer_id.to_string(),
                 reason: reason.clone(),
+                key_generation: *key_generation,
                 at: ctx.at,
             }])
         }
@@ -105,10 +125,11 @@ mod tests {
     use crate::{Actor, Aggregate, Policy};
     use chrono::TimeZone;
 
-    fn erase(
+    fn erase_gen(
         state: &CustomerData,
         role: Role,
         reason: &str,
+        key_generation: u32,
     ) -> Result<Vec<PrivacyEvent>, DomainError> {
         let policy = Policy::default_policy();
         let actor = Actor::new(format!("{role}-1"), role);
@@ -121,9 +142,18 @@ mod tests {
             "C-1",
             &PrivacyCommand::ErasePersonalData {
                 reason: reason.into(),
+                key_generation,
             },
             &ctx,
         )
+    }
+
+    fn erase(
+        state: &CustomerData,
+        role: Role,
+        reason: &str,
+    ) -> Result<Vec<PrivacyEvent>, DomainError> {
+        erase_gen(state, role, reason, 1)
     }
 
     #[test]

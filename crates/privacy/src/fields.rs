@@ -5,7 +5,8 @@
 //! without a new line of code):
 //! - `customer.name` (and the `name` of a customer anywhere: `user`, `delivered_to`),
 //! - the `name` of every `*signature` object (the customer signs; staff sign with accounts),
-//! - every `site` string (the customer's address).
+//! - every `site` string (the customer's address),
+//! - `confirmed_by` (the customer's person who confirmed a quote).
 //!
 //! Free texts (descriptions, notes) are not parsed: the API documents that they must not carry
 //! names or addresses.
@@ -23,7 +24,7 @@ fn name_holder(key: &str) -> bool {
 }
 
 fn personal(parent: Option<&str>, key: &str) -> bool {
-    key == "site" || (key == "name" && parent.is_some_and(name_holder))
+    key == "site" || key == "confirmed_by" || (key == "name" && parent.is_some_and(name_holder))
 }
 
 /// The customer an event is about: the first `customer.customer_id` in it.
@@ -104,6 +105,15 @@ fn shown(vault: &Vault, sealed: &str, d: Disclosure) -> String {
 /// answered without parsing). A sealed value is always a whole JSON string, and its alphabet has
 /// no quote or backslash, so the scan is exact.
 pub fn disclose_json(body: &[u8], vault: &Vault, d: Disclosure) -> Option<Vec<u8>> {
+    replace_json(body, |sealed| shown(vault, sealed, d))
+}
+
+/// Every sealed string of a JSON document as `[redacted]`, without a vault (webhook bodies).
+pub fn redact_json(body: &[u8]) -> Option<Vec<u8>> {
+    replace_json(body, |_| REDACTED.to_string())
+}
+
+fn replace_json(body: &[u8], show: impl Fn(&str) -> String) -> Option<Vec<u8>> {
     let needle = b"\"pii:v1:";
     let first = find(body, needle, 0)?;
     let mut out = Vec::with_capacity(body.len());
@@ -120,7 +130,7 @@ pub fn disclose_json(body: &[u8], vault: &Vault, d: Disclosure) -> Option<Vec<u8
         };
         out.extend_from_slice(&body[from..start]);
         let sealed = std::str::from_utf8(&body[inner..end]).unwrap_or_default();
-        let text = shown(vault, sealed, d);
+        let text = show(sealed);
         out.extend_from_slice(
             serde_json::to_string(&text)
                 .expect("strings serialize")

@@ -13,6 +13,6 @@ pub mod fields;
 pub mod keyring;
 pub mod vault;
 
-pub use fields::{disclose_json, disclose_text, seal_payload, subject_in, Disclosure};
+pub use fields::{disclose_json, disclose_text, redact_json, seal_payload, subject_in, Disclosure};
 pub use keyring::{KeyRing, KeyRingError};
 pub use vault::{Opened, Vault, VaultError, VaultStats};

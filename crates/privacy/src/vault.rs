@@ -352,12 +352,24 @@ impl Vault {
         }
     }
 
+    /// The generation of `subject`'s current key (0: none yet).
+    pub fn generation(&self, subject: &str) -> Result<u32, VaultError> {
+        Ok(self.read_record(subject)?.map_or(0, |r| r.generation))
+    }
+
     /// Destroys `subject`'s key (crypto-shredding). Answers false when it was already erased.
     /// sled may keep the old wrapped key in a segment it has not rewritten yet: rotating the
     /// master key afterwards makes such a leftover useless.
     pub fn erase(&self, subject: &str) -> Result<bool, VaultError> {
+        self.erase_up_to(subject, u32::MAX)
+    }
+
+    /// Destroys `subject`'s key if its generation is at most `generation`: a key made after the
+    /// erasure (the customer came back) is not the erased one.
+    pub fn erase_up_to(&self, subject: &str, generation: u32) -> Result<bool, VaultError> {
         let generation = match self.read_record(subject)? {
             Some(r) if r.erased => return Ok(false),
+            Some(r) if r.generation > generation => return Ok(false),
             Some(r) => r.generation,
             None => 0,
         };
@@ -491,8 +503,12 @@ mod tests {
         assert!(!v.erase("C-1").unwrap());
         assert_eq!(v.open_sealed(&old), Opened::Erased);
         let new = v.seal("C-1", "Zhang San").unwrap();
+        assert_eq!(v.generation("C-1").unwrap(), 2);
         assert_eq!(v.open_sealed(&new), Opened::Plain("Zhang San".into()));
         assert_eq!(v.open_sealed(&old), Opened::Erased);
+        // Finishing the first erasure again (a restart) leaves the new key alone.
+        assert!(!v.erase_up_to("C-1", 1).unwrap());
+        assert_eq!(v.open_sealed(&new), Opened::Plain("Zhang San".into()));
         drop(v);
         // After a restart, with the same master key, the erased value stays erased.
         let v = Vault::open(dir.path(), KeyRing::parse(&text).unwrap()).unwrap();

@@ -111,6 +111,10 @@ pub enum StreamKind {
     Complaint,
     Quality,
     Webhook,
+    /// A customer's personal-data record (erasures).
+    Customer,
+    /// An API token's life: issued, revoked.
+    Token,
     Policy,
     Other,
 }
@@ -132,6 +136,10 @@ pub fn stream_kind(stream: &str) -> (StreamKind, &str) {
         (StreamKind::Quality, id)
     } else if let Some(id) = stream.strip_prefix("webhook-") {
         (StreamKind::Webhook, id)
+    } else if let Some(id) = stream.strip_prefix("customer-") {
+        (StreamKind::Customer, id)
+    } else if let Some(id) = stream.strip_prefix("token-") {
+        (StreamKind::Token, id)
     } else if stream == repairledger_domain::streams::POLICY {
         (StreamKind::Policy, stream)
     } else {

@@ -8,6 +8,7 @@ pub mod field;
 pub mod integration;
 pub mod model;
 pub mod quality;
+pub mod security;
 
 use std::sync::RwLock;
 
@@ -16,10 +17,11 @@ use repairledger_store::{Checkpoint, EventStore, StoreError};
 pub use field::*;
 pub use model::*;
 pub use quality::*;
+pub use security::*;
 
 /// The checkpoint name in the store. Bump the suffix when `ReadModel`'s shape changes, so an old
 /// checkpoint is ignored and the model rebuilt.
-pub const CHECKPOINT: &str = "read_model.v4";
+pub const CHECKPOINT: &str = "read_model.v5";
 
 /// How many events are folded per read from the log.
 const PAGE: usize = 1024;

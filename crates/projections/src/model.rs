@@ -245,6 +245,10 @@ pub struct ReadModel {
     pub quality_cases: BTreeMap<String, crate::quality::QualityCaseView>,
     /// Product-caused failures, in log order (the monthly QC report's input).
     pub failures: Vec<crate::quality::FailureLine>,
+    /// API tokens by token id.
+    pub tokens: BTreeMap<String, crate::security::TokenView>,
+    /// Customers whose personal data was erased, by customer id.
+    pub erasures: BTreeMap<String, crate::security::ErasureView>,
 }
 
 impl ReadModel {
@@ -350,6 +354,12 @@ impl ReadModel {
                         .unwrap_or(0) as u32;
                     self.policies.insert(version, text.to_string());
                 }
+            }
+            StreamKind::Token => {
+                self.apply_token(e, &decode::<repairledger_domain::access::TokenEvent>(e)?)
+            }
+            StreamKind::Customer => {
+                self.apply_privacy(e, &decode::<repairledger_domain::privacy::PrivacyEvent>(e)?)
             }
             StreamKind::Other => {}
         }

@@ -223,6 +223,8 @@ struct Live {
     cursor: u64,
     filter: Filter,
     left: Option<u64>,
+    vault: Arc<repairledger_privacy::Vault>,
+    disclosure: repairledger_privacy::Disclosure,
 }
 
 /// Live events as Server-Sent Events: `id` is the log position, `event` the type, `data` the
@@ -234,7 +236,7 @@ struct Live {
 pub async fn live(
     req: HttpRequest,
     state: Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     q: Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let last_event_id = match req.headers().get("Last-Event-ID") {
@@ -259,6 +261,13 @@ pub async fn live(
         cursor: last_event_id.or(q.after).unwrap_or(0),
         filter,
         left: q.max_events,
+        vault: state.vault.clone(),
+        // A stream is not buffered by the gate: each frame is disclosed here.
+        disclosure: if crate::authz::sees_personal_data(caller.0.role) {
+            repairledger_privacy::Disclosure::Reveal
+        } else {
+            repairledger_privacy::Disclosure::Redact
+        },
     };
     let body = futures::stream::unfold(start, |mut s| async move {
         loop {
@@ -280,6 +289,9 @@ pub async fn live(
                     *l -= events.len() as u64;
                 }
                 let chunk: String = events.iter().map(sse_frame).collect();
+                let chunk =
+                    repairledger_privacy::disclose_json(chunk.as_bytes(), &s.vault, s.disclosure)
+                        .unwrap_or_else(|| chunk.into_bytes());
                 return Some((Ok::<_, actix_web::Error>(Bytes::from(chunk)), s));
             }
             if moved {

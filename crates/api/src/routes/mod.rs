@@ -32,6 +32,7 @@ macro_rules! command_step {
     };
 }
 
+pub mod access;
 pub mod complaints;
 pub mod feed;
 pub mod plans;
@@ -159,5 +160,10 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(webhooks::redeliver)
         .service(reads::anchors)
         .service(reads::policy)
-        .service(reads::problems);
+        .service(reads::problems)
+        .service(access::issue)
+        .service(access::revoke)
+        .service(access::list)
+        .service(access::erase)
+        .service(access::erasures);
 }

@@ -64,9 +64,27 @@ impl TestApp {
         .await
     }
 
+    /// An app with these limits (rate limits are off in the others).
+    pub async fn with_limits(limits: Limits) -> TestApp {
+        Self::build_with(Vec::new(), |_| {}, limits).await
+    }
+
     async fn build(
         history: Vec<repairledger_store::RecordedEvent>,
         configure: impl FnOnce(&mut SledStoreConfig),
+    ) -> TestApp {
+        // Rate limits count real time, which tests compress: tests/security.rs sets them.
+        let limits = Limits {
+            rate_per_second: 0,
+            ..Limits::default()
+        };
+        Self::build_with(history, configure, limits).await
+    }
+
+    async fn build_with(
+        history: Vec<repairledger_store::RecordedEvent>,
+        configure: impl FnOnce(&mut SledStoreConfig),
+        limits: Limits,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = SledStoreConfig::new(dir.path().join("log"));
@@ -81,7 +99,8 @@ impl TestApp {
             Directory::parse(PEOPLE).expect("people parse"),
             Policy::default_policy(),
             clock.clone(),
-            Limits::default(),
+            limits,
+            Arc::new(test_vault(&dir.path().join("vault"))),
         )
         .await
         .expect("app starts");
@@ -111,6 +130,32 @@ impl TestApp {
 
     pub fn head(&self) -> u64 {
         self.store.head().expect("head").position
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use repairledger_api::Clock;
+        self.clock.now()
+    }
+
+    /// The same log and vault under a new app state, as after a restart.
+    pub async fn restart(&self) -> TestApp {
+        let state = AppState::start(
+            Arc::new(self.store.clone()) as Arc<dyn EventStore>,
+            Directory::parse(PEOPLE).expect("people parse"),
+            Policy::default_policy(),
+            self.clock.clone(),
+            self.state.limits.clone(),
+            self.state.vault.clone(),
+        )
+        .await
+        .expect("app restarts");
+        TestApp {
+            state: web::Data::new(state),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            tokens: tokens(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn set_time(&self, at: DateTime<Utc>) {
@@ -145,10 +190,28 @@ impl TestApp {
     }
 }
 
+/// A vault whose data keys come from a counter, so a scenario seals to the same bytes every run.
+pub fn test_vault(path: &std::path::Path) -> repairledger_privacy::Vault {
+    use sha2::Digest;
+    let ring = repairledger_privacy::KeyRing::single(
+        "test",
+        "dGVzdC1tYXN0ZXIta2V5LW5vdC1hLXNlY3JldC0wMDA=",
+    )
+    .expect("test key");
+    let n = std::sync::atomic::AtomicU64::new(0);
+    repairledger_privacy::Vault::open(path, ring)
+        .expect("vault opens")
+        .with_keygen(move || {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            sha2::Sha256::digest(format!("test data key {i}")).into()
+        })
+}
+
 /// Calls the service and returns the status and the JSON body (Null when empty).
-pub async fn call<S>(app: &S, req: Request) -> (u16, Value, Option<String>)
+pub async fn call<S, B>(app: &S, req: Request) -> (u16, Value, Option<String>)
 where
-    S: Service<Request, Response = ServiceResponse, Error = actix_web::Error>,
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
 {
     let resp = test::call_service(app, req).await;
     let status = resp.status().as_u16();
