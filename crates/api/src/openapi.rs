@@ -211,13 +211,14 @@ impl Modify for Conventions {
                 ));
                 add_problems(op, &[
                     ("400", "Malformed JSON, unknown field, wrong type, bad id or header (malformed-request, invalid-header)"),
-                    ("401", "Missing or unknown bearer token (unauthenticated)"),
+                    ("401", "Missing, unknown, revoked or expired bearer token (unauthenticated, token-expired)"),
                     ("403", "The role or person may not do this (role-not-permitted, not-custodian, not-handover-recipient, read-only-role)"),
                     ("404", "Unknown unit, plan, order or handover"),
                     ("409", "Not possible in the current state, or lost a race (step-out-of-order, handover-pending, concurrent-modification, ...)"),
                     ("412", "If-Match names another version than the stream's (version-mismatch); `current_version` says which"),
                     ("413", "Body larger than the limit (payload-too-large)"),
                     ("422", "Refused by a business rule; `type` names the rule (bypass-not-registered, placeholder-description, two-strikes-repaired, ...)"),
+                    ("429", "More requests than the token's rate (rate-limited); retry after Retry-After"),
                     ("503", "The event log cannot take writes now (service-unavailable); retry after Retry-After"),
                 ]);
             }
@@ -229,9 +230,16 @@ impl Modify for Conventions {
                     op,
                     &[
                         ("400", "Bad query or id (malformed-request)"),
-                        ("401", "Missing or unknown bearer token (unauthenticated)"),
+                        ("401", "Missing, unknown, revoked or expired bearer token (unauthenticated, token-expired)"),
+                        ("429", "More requests than the token's rate (rate-limited); retry after Retry-After"),
                     ],
                 );
+                if crate::authz::read_roles(path).is_some() {
+                    add_problems(
+                        op,
+                        &[("403", "This role may not read this (role-not-permitted)")],
+                    );
+                }
                 if path.contains('{') {
                     add_problems(op, &[("404", "Not found")]);
                 }

@@ -16,6 +16,11 @@ fn every_command_has_help() {
         vec!["export", "--help"],
         vec!["import", "--help"],
         vec!["openapi", "--help"],
+        vec!["token", "issue", "--help"],
+        vec!["token", "revoke", "--help"],
+        vec!["token", "list", "--help"],
+        vec!["keys", "new", "--help"],
+        vec!["keys", "status", "--help"],
     ] {
         let out = bin().args(&args).output().expect("runs");
         let text = String::from_utf8_lossy(&out.stdout);
