@@ -16,7 +16,8 @@
 # Settings (environment):
 #   SERVER_BIN                 the server binary              (target/debug/repairledger)
 #                              (not REPAIRLEDGER_*: the server reads those as settings, and
-#                              this script keeps every REPAIRLEDGER_* variable from it)
+#                              this script keeps every REPAIRLEDGER_* variable from it but its
+#                              own: the development people file, and no rate limit)
 #   SCHEMATHESIS_MAX_EXAMPLES  fuzzed cases per operation, pass 1 (10; the coverage phase adds
 #                              its boundary cases on top)
 #   SCHEMATHESIS_AUDITOR_EXAMPLES  the same for pass 2         (3)
@@ -164,7 +165,8 @@ echo "== server $BIN on $BASE, data $WORK/data"
 (
   cd "$WORK"
   for v in $(env | sed -n 's/^\(REPAIRLEDGER_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-  exec env REPAIRLEDGER_PEOPLE="$PEOPLE" RUST_LOG="${RUST_LOG:-warn}" \
+  # No rate limit: the run tests behaviour, not throttling (429 stays declared on every operation).
+  exec env REPAIRLEDGER_PEOPLE="$PEOPLE" REPAIRLEDGER_RATE_PER_SECOND=0 RUST_LOG="${RUST_LOG:-warn}" \
     "$BIN" serve --bind "127.0.0.1:$PORT" --data "$WORK/data"
 ) >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

@@ -29,7 +29,7 @@ pub struct Meta {
 }
 
 /// Upper bounds on header values, so a client cannot fill the log with them.
-const MAX_HEADER_LEN: usize = 200;
+pub const MAX_HEADER_LEN: usize = 200;
 
 fn header_value(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
     match req.headers().get(name) {
@@ -50,17 +50,25 @@ fn header_value(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiErro
     }
 }
 
-/// `If-Match: "3"` (or `3`, or `W/"3"`) is the stream version the client decided against.
+/// `If-Match: "3"` (or `3`, or `W/"3"`) is the stream version the client decided against: 1 to
+/// 19 digits, so every accepted value fits a `u64` (the OpenAPI document states the same pattern).
 fn parse_if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     let Some(v) = header_value(req, "If-Match")? else {
         return Ok(None);
     };
-    let t = v.trim_start_matches("W/").trim_matches('"');
-    t.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::InvalidHeader(format!(
+    let digits = match v.strip_prefix("W/").unwrap_or(&v) {
+        t if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') => &t[1..t.len() - 1],
+        _ if v.starts_with("W/") => "",
+        t => t,
+    };
+    if !(1..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::InvalidHeader(format!(
             "If-Match must be a stream version such as \"3\", got {v:?}"
-        ))
-    })
+        )));
+    }
+    Ok(Some(
+        digits.parse::<u64>().expect("1 to 19 digits fit a u64"),
+    ))
 }
 
 impl Meta {
@@ -89,6 +97,7 @@ impl Meta {
         }
         let body_value = serde_json::to_value(body).expect("request bodies serialize");
         check_sizes(&body_value, "body")?;
+        check_customer_ids(&body_value)?;
         let body_json = serde_json::to_vec(&body_value).expect("request bodies serialize");
         let idempotency = header_value(req, "Idempotency-Key")?.map(|key| {
             let mut h = Sha256::new();
@@ -138,6 +147,26 @@ fn check_sizes(v: &serde_json::Value, path: &str) -> Result<(), ApiError> {
         serde_json::Value::Object(o) => o
             .iter()
             .try_for_each(|(k, x)| check_sizes(x, &format!("{path}.{k}"))),
+        _ => Ok(()),
+    }
+}
+
+/// A customer's id keys their personal data and names the stream of its erasure
+/// (`POST /v1/customers/{customer_id}/erasure`): an id like any other, wherever a body names a
+/// `customer`.
+fn check_customer_ids(v: &serde_json::Value) -> Result<(), ApiError> {
+    match v {
+        serde_json::Value::Object(o) => {
+            if let Some(id) = o
+                .get("customer")
+                .and_then(|c| c.get("customer_id"))
+                .and_then(serde_json::Value::as_str)
+            {
+                check_id("customer.customer_id", id)?;
+            }
+            o.values().try_for_each(check_customer_ids)
+        }
+        serde_json::Value::Array(a) => a.iter().try_for_each(check_customer_ids),
         _ => Ok(()),
     }
 }

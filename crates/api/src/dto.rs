@@ -154,10 +154,12 @@ pub struct UnitListQuery {
     /// Only units at this step (for example `registered`, `in_repair`).
     pub step: Option<String>,
     /// Only units currently in this zone.
+    #[param(value_type = Option<repairledger_domain::unit::Zone>)]
     pub zone: Option<String>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// At most this many units (1..=500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     pub min_position: Option<u64>,
     /// Time travel: the list as it stood at this instant.
@@ -168,10 +170,16 @@ pub struct UnitListQuery {
 
 // ---- command bodies ---------------------------------------------------------------------------------
 
+/// An id: 1 to 64 letters, digits, `.`, `_` or `-` (it names a stream and a URL segment).
+#[derive(ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "SN-1001")]
+pub struct Id(pub String);
+
 /// Open a return (rule 1). The first return of a unit also identifies the product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenReturnRequest {
+    #[schema(value_type = Id)]
     pub return_id: String,
     pub mode: ReturnMode,
     pub customer: CustomerRef,
@@ -198,6 +206,7 @@ pub struct ReceiveByPostRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InitiateHandoverRequest {
+    #[schema(value_type = Id)]
     pub handover_id: String,
     /// A person of the directory; their role decides the route.
     pub to_person_id: String,
@@ -312,6 +321,7 @@ pub struct ReturnToStockRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeRequest {
+    #[schema(value_type = Id)]
     pub replacement_serial: String,
     /// Required when the replacement has never been seen by the system.
     pub replacement_product: Option<ProductInfo>,
@@ -323,6 +333,7 @@ pub struct ExchangeRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmergencyUseRequest {
+    #[schema(value_type = Id)]
     pub faulty_serial: String,
     pub customer: CustomerRef,
     pub site: String,
@@ -335,7 +346,9 @@ pub struct EmergencyUseRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompilePlanRequest {
+    #[schema(value_type = Id)]
     pub plan_id: String,
+    #[schema(value_type = Vec<Id>)]
     pub serials: Vec<String>,
     #[serde(default)]
     pub notes: String,
@@ -352,6 +365,7 @@ pub struct AmendmentRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevisePlanRequest {
+    #[schema(value_type = Vec<Id>)]
     pub serials: Vec<String>,
     pub reason: String,
     pub occurred_at: Option<DateTime<Utc>>,
@@ -360,6 +374,7 @@ pub struct RevisePlanRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderProductionRequest {
+    #[schema(value_type = Id)]
     pub order_id: String,
     pub model: String,
     pub customer: CustomerRef,
@@ -371,6 +386,7 @@ pub struct OrderProductionRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteProductionRequest {
+    #[schema(value_type = Id)]
     pub serial: String,
     pub production_date: NaiveDate,
     pub warranty_end: NaiveDate,

@@ -18,10 +18,12 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct ReceiveServiceRequest {
     /// Chosen by the client (an ERP ticket number, say): the request's stream id.
+    #[schema(value_type = crate::dto::Id)]
     pub request_id: String,
     pub kind: RequestKind,
     pub category: ProductCategory,
     pub customer: CustomerRef,
+    #[schema(value_type = Option<crate::dto::Id>)]
     pub serial: Option<String>,
     pub model: Option<String>,
     pub site: String,
@@ -212,6 +214,7 @@ pub struct ClockResumeRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"serial": "SN-1001", "return_id": "R-1001-2", "occurred_at": null}))]
 pub struct EscalationRequest {
+    #[schema(value_type = crate::dto::Id)]
     pub serial: String,
     /// The unit's open return (open it first with `POST /v1/units/{serial}/returns`).
     pub return_id: String,
@@ -290,6 +293,7 @@ pub struct Tally {
 #[into_params(parameter_in = Query)]
 pub struct TimerQuery {
     /// running, at_risk, paused, met or breached.
+    #[param(value_type = Option<repairledger_domain::sla::TimerState>)]
     pub state: Option<String>,
     pub rule: Option<TimerRule>,
     /// A unit serial or a service request id.
@@ -304,6 +308,8 @@ pub struct TimerQuery {
     pub as_of: Option<DateTime<Utc>>,
     pub as_of_position: Option<u64>,
     pub min_position: Option<u64>,
+    /// At most this many timers (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// The last timer id of the previous page.
     pub cursor: Option<String>,
@@ -327,11 +333,14 @@ pub struct BreachQuery {
 #[into_params(parameter_in = Query)]
 pub struct ServiceListQuery {
     /// open or closed.
+    #[param(pattern = "^(open|closed)$")]
     pub status: Option<String>,
     pub serial: Option<String>,
     pub as_of: Option<DateTime<Utc>>,
     pub as_of_position: Option<u64>,
     pub min_position: Option<u64>,
+    /// At most this many requests (1..=500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }

@@ -8,6 +8,7 @@ pub mod authz;
 pub mod command;
 pub mod dto;
 pub mod field_dto;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod outbox;

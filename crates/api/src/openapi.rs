@@ -1,10 +1,17 @@
 //! The OpenAPI document. Headers and problem responses that every command shares are added by a
 //! modifier, so no endpoint can forget them.
 
+use std::collections::BTreeSet;
+
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, KnownFormat, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
+
+use crate::command::MAX_HEADER_LEN;
 
 use crate::routes::{
     access, complaints, feed, plans, quality, reads, service, sla, units, webhooks,
@@ -140,16 +147,172 @@ fn examples(templates: &[String]) -> std::collections::BTreeMap<String, serde_js
     found
 }
 
+/// `If-Match` as `command::parse_if_match` reads it: a version of 1 to 19 digits, quoted (an
+/// entity tag, weak or strong) or bare.
+const IF_MATCH_PATTERN: &str = r#"^(W/)?"[0-9]{1,19}"$|^[0-9]{1,19}$"#;
+
+/// The other command headers as `command::header_value` takes them: visible ASCII (spaces and
+/// tabs inside), neither starting nor ending with white space, 1 to `MAX_HEADER_LEN` characters.
+const HEADER_TEXT_PATTERN: &str = "^[!-~]([\t -~]*[!-~])?$";
+
 fn header(name: &str, description: &str) -> Parameter {
+    let schema = ObjectBuilder::new().schema_type(Type::String);
+    let schema = if name == "If-Match" {
+        schema.pattern(Some(IF_MATCH_PATTERN))
+    } else {
+        schema
+            .min_length(Some(1))
+            .max_length(Some(MAX_HEADER_LEN))
+            .pattern(Some(HEADER_TEXT_PATTERN))
+    };
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(
-            utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
-        ))
+        .schema(Some(schema))
         .build()
+}
+
+/// The pattern of a path id, as `command::check_id` checks it (`check_id_up_to` with 160 for
+/// breach and penalty ids); `None` for a stream name, which is looked up as it is.
+fn path_id_pattern(name: &str) -> Option<&'static str> {
+    match name {
+        "stream" => None,
+        "breach_id" | "penalty_id" => Some("^[A-Za-z0-9._-]{1,160}$"),
+        _ => Some("^[A-Za-z0-9._-]{1,64}$"),
+    }
+}
+
+/// Gives every string path parameter its id pattern.
+fn constrain_path_ids(op: &mut Operation) {
+    for p in op.parameters.iter_mut().flatten() {
+        if p.parameter_in != ParameterIn::Path {
+            continue;
+        }
+        let Some(pattern) = path_id_pattern(&p.name) else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Object(o))) = p.schema.as_mut() {
+            if o.schema_type == SchemaType::Type(Type::String) && o.enum_values.is_none() {
+                o.pattern = Some(pattern.to_string());
+            }
+        }
+    }
+}
+
+/// Unsigned integers come out of utoipa as `int32`/`int64` with `minimum: 0`, but the server
+/// takes their whole range (a `u32` up to 4294967295, a `u64` up to 18446744073709551615), more
+/// than those signed formats allow. Request-side schemas say so: format `uint32`/`uint64` and
+/// `maximum`. The component names the walk meets go to `refs`.
+fn bound_unsigned(schema: &mut RefOr<Schema>, refs: &mut BTreeSet<String>) {
+    let schema = match schema {
+        RefOr::Ref(r) => {
+            if let Some(name) = r.ref_location.strip_prefix("#/components/schemas/") {
+                refs.insert(name.to_string());
+            }
+            return;
+        }
+        RefOr::T(schema) => schema,
+    };
+    match schema {
+        Schema::Object(o) => {
+            let integer = match &o.schema_type {
+                SchemaType::Type(t) => *t == Type::Integer,
+                SchemaType::Array(ts) => ts.contains(&Type::Integer),
+                SchemaType::AnyValue => false,
+            };
+            let unsigned = o.maximum.is_none()
+                && match o.minimum {
+                    Some(utoipa::Number::Int(n)) => n == 0,
+                    Some(utoipa::Number::UInt(n)) => n == 0,
+                    Some(utoipa::Number::Float(n)) => n == 0.0,
+                    None => false,
+                };
+            if integer && unsigned {
+                let full = match &o.format {
+                    Some(SchemaFormat::KnownFormat(KnownFormat::Int32)) => {
+                        Some(("uint32", u32::MAX as usize))
+                    }
+                    Some(SchemaFormat::KnownFormat(KnownFormat::Int64)) => {
+                        Some(("uint64", u64::MAX as usize))
+                    }
+                    _ => None,
+                };
+                if let Some((format, maximum)) = full {
+                    o.format = Some(SchemaFormat::Custom(format.into()));
+                    o.maximum = Some(maximum.into());
+                }
+            }
+            for p in o.properties.values_mut() {
+                bound_unsigned(p, refs);
+            }
+            if let Some(AdditionalProperties::RefOr(a)) = o.additional_properties.as_deref_mut() {
+                bound_unsigned(a, refs);
+            }
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                bound_unsigned(items, refs);
+            }
+        }
+        Schema::OneOf(c) => c.items.iter_mut().for_each(|s| bound_unsigned(s, refs)),
+        Schema::AllOf(c) => c.items.iter_mut().for_each(|s| bound_unsigned(s, refs)),
+        Schema::AnyOf(c) => c.items.iter_mut().for_each(|s| bound_unsigned(s, refs)),
+        _ => {}
+    }
+}
+
+/// What the API checks of a schema the domain defines: a customer's id is an id
+/// (`command::check_customer_ids`).
+fn constrain_domain_schemas(openapi: &mut utoipa::openapi::OpenApi) {
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(customer))) = components.schemas.get_mut("CustomerRef") {
+        if let Some(RefOr::T(Schema::Object(id))) = customer.properties.get_mut("customer_id") {
+            id.pattern = path_id_pattern("customer_id").map(str::to_string);
+        }
+    }
+}
+
+/// [`bound_unsigned`] over everything a client sends: parameters, request bodies and the
+/// components they use, transitively. Response-only schemas are left as they are.
+fn bound_request_integers(openapi: &mut utoipa::openapi::OpenApi) {
+    let mut refs = BTreeSet::new();
+    for item in openapi.paths.paths.values_mut() {
+        for op in [item.get.as_mut(), item.post.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            for p in op.parameters.iter_mut().flatten() {
+                if let Some(s) = p.schema.as_mut() {
+                    bound_unsigned(s, &mut refs);
+                }
+            }
+            for c in op
+                .request_body
+                .iter_mut()
+                .flat_map(|b| b.content.values_mut())
+            {
+                if let Some(s) = c.schema.as_mut() {
+                    bound_unsigned(s, &mut refs);
+                }
+            }
+        }
+    }
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    let mut done = BTreeSet::new();
+    while let Some(name) = refs.pop_first() {
+        if !done.insert(name.clone()) {
+            continue;
+        }
+        if let Some(s) = components.schemas.get_mut(&name) {
+            bound_unsigned(s, &mut refs);
+        }
+    }
 }
 
 fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
@@ -197,18 +360,34 @@ impl Modify for Conventions {
                 path.as_str(),
                 "/healthz" | "/readyz" | "/metrics" | "/v1/problems"
             );
+            for op in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                constrain_path_ids(op);
+            }
             if let Some(op) = item.post.as_mut() {
                 let params = op.parameters.get_or_insert_with(Vec::new);
-                params.push(header("If-Match", "The stream version the command was decided against, e.g. \"3\". 412 if the stream has moved on."));
-                params.push(header("Idempotency-Key", "A retry with the same key and body returns the original response and appends nothing; another body answers 422."));
-                params.push(header(
-                    "X-Correlation-Id",
-                    "Recorded on every event the command appends; generated if absent.",
-                ));
-                params.push(header(
-                    "X-Causation-Id",
-                    "Recorded on every event the command appends.",
-                ));
+                // The webhook endpoints change subscriptions, not the command log: they read none
+                // of these headers.
+                let command = !path.starts_with("/v1/webhooks");
+                if command {
+                    params.push(header("If-Match", "The stream version the command was decided against, e.g. \"3\". 412 if the stream has moved on."));
+                }
+                // A replay could not show an issued token again: `POST /v1/tokens` refuses the key.
+                if command && path != "/v1/tokens" {
+                    params.push(header("Idempotency-Key", "A retry with the same key and body returns the original response and appends nothing; another body answers 422."));
+                }
+                if command {
+                    params.push(header(
+                        "X-Correlation-Id",
+                        "Recorded on every event the command appends; generated if absent.",
+                    ));
+                    params.push(header(
+                        "X-Causation-Id",
+                        "Recorded on every event the command appends.",
+                    ));
+                }
                 add_problems(op, &[
                     ("400", "Malformed JSON, unknown field, wrong type, bad id or header (malformed-request, invalid-header)"),
                     ("401", "Missing, unknown, revoked or expired bearer token (unauthenticated, token-expired)"),
@@ -243,6 +422,17 @@ impl Modify for Conventions {
                 if path.contains('{') {
                     add_problems(op, &[("404", "Not found")]);
                 }
+                let waits = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.name == "min_position");
+                if waits {
+                    add_problems(
+                        op,
+                        &[("409", "`min_position` is past the log's head (position-not-reached); `detail` names the head")],
+                    );
+                }
             }
             for op in [item.get.as_mut(), item.post.as_mut()]
                 .into_iter()
@@ -256,6 +446,8 @@ impl Modify for Conventions {
                 }
             }
         }
+        bound_request_integers(openapi);
+        constrain_domain_schemas(openapi);
     }
 }
 

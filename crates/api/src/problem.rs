@@ -64,6 +64,8 @@ pub enum ApiError {
     MalformedRequest(String),
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("min_position {position} is not reached yet: the log's head is {head}; retry later")]
+    PositionNotReached { position: u64, head: u64 },
     #[error("{0}")]
     InvalidHeader(String),
     #[error("occurred_at {0}")]
@@ -129,6 +131,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
             ApiError::MalformedRequest(_) => "malformed-request",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
+            ApiError::PositionNotReached { .. } => "position-not-reached",
             ApiError::InvalidHeader(_) => "invalid-header",
             ApiError::OccurredAtOutOfBounds(_) => "occurred-at-out-of-bounds",
             ApiError::NotFound(_) => "not-found",
@@ -166,6 +169,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "Idempotency key reused",
             ApiError::MalformedRequest(_) => "Malformed request",
             ApiError::PayloadTooLarge { .. } => "Payload too large",
+            ApiError::PositionNotReached { .. } => "Position not reached",
             ApiError::InvalidHeader(_) => "Invalid header",
             ApiError::OccurredAtOutOfBounds(_) => "Business time out of bounds",
             ApiError::DeliveryFailed(_) => "Delivery failed",
@@ -230,6 +234,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MalformedRequest(_) | ApiError::InvalidHeader(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PositionNotReached { .. } => StatusCode::CONFLICT,
             ApiError::OccurredAtOutOfBounds(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -287,6 +292,7 @@ pub fn all_codes() -> Vec<&'static str> {
         "idempotency-key-reused",
         "malformed-request",
         "payload-too-large",
+        "position-not-reached",
         "invalid-header",
         "occurred-at-out-of-bounds",
         "not-found",

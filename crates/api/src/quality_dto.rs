@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterComplaintRequest {
+    #[schema(value_type = crate::dto::Id)]
     pub complaint_id: String,
     pub customer: CustomerRef,
     pub market: Market,
@@ -23,6 +24,7 @@ pub struct RegisterComplaintRequest {
     pub batch: Option<String>,
     /// The print code on the product: production date and number.
     pub print_code: Option<String>,
+    #[schema(value_type = Vec<crate::dto::Id>)]
     pub serials: Vec<String>,
     pub quantity: u32,
     /// Total weight of the goods complained about: decides who approves a return.
@@ -84,6 +86,7 @@ pub struct GoodsInspectionRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RaiseQualityIssueRequest {
+    #[schema(value_type = crate::dto::Id)]
     pub case_id: String,
     pub source: QualitySource,
     pub severity: Severity,
@@ -186,8 +189,10 @@ pub struct CauseTotal {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// "YYYY-MM"; all months when absent.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
     /// json (default), csv or svg.
+    #[param(pattern = "^(json|csv|svg)$")]
     pub format: Option<String>,
     pub as_of: Option<DateTime<Utc>>,
     pub as_of_position: Option<u64>,
@@ -199,6 +204,7 @@ pub struct ReportQuery {
 #[into_params(parameter_in = Query)]
 pub struct ComplaintListQuery {
     /// open or closed.
+    #[param(pattern = "^(open|closed)$")]
     pub status: Option<String>,
     pub grade: Option<Grade>,
     pub as_of: Option<DateTime<Utc>>,

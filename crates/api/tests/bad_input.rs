@@ -188,6 +188,60 @@ async fn authentication_roles_unknown_resources_and_headers_are_checked() {
             "version-mismatch",
         ),
         (
+            "stale weak If-Match",
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            vec![("If-Match".into(), "W/\"4\"".into())],
+            412,
+            "version-mismatch",
+        ),
+        (
+            "If-Match with a sign",
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            vec![("If-Match".into(), "+0".into())],
+            400,
+            "invalid-header",
+        ),
+        (
+            "If-Match quoted twice",
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            vec![("If-Match".into(), "\"\"0\"\"".into())],
+            400,
+            "invalid-header",
+        ),
+        (
+            "If-Match half quoted",
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            vec![("If-Match".into(), "\"0".into())],
+            400,
+            "invalid-header",
+        ),
+        (
+            "weak If-Match without quotes",
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            vec![("If-Match".into(), "W/0".into())],
+            400,
+            "invalid-header",
+        ),
+        (
+            "If-Match of 20 digits",
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            vec![("If-Match".into(), "00000000000000000000".into())],
+            400,
+            "invalid-header",
+        ),
+        (
             "unknown endpoint",
             Some("li.fr"),
             "POST",
@@ -351,4 +405,127 @@ async fn concurrent_retries_with_one_key_append_once() {
         before + 2,
         "ProductIdentified and ReturnOpened, once"
     );
+}
+
+#[actix_web::test]
+async fn a_whole_number_float_is_an_integer_and_a_fraction_is_not() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let receive = |id: &str, distance: Value| {
+        json!({
+            "request_id": id, "kind": "repair", "category": "own",
+            "customer": {"customer_id": "C-1", "name": "Plant"},
+            "serial": null, "model": "RD-40", "site": "line 3", "distance_km": distance,
+            "description": "no output after a power cut", "occurred_at": null
+        })
+    };
+    let post = |body: Value| {
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/service-requests",
+            Some(&body),
+            &[],
+        )
+    };
+    // JSON Schema counts 120.0 as an integer: so does the server.
+    let (s, r, _) = call(&svc, post(receive("FS-1", json!(120.0)))).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["events"][0]["payload"]["distance_km"], json!(120));
+    let head = app.head();
+    for distance in [json!(120.5), json!(-1.0), json!(1e300)] {
+        let (s, r, _) = call(&svc, post(receive("FS-2", distance.clone()))).await;
+        assert_eq!(
+            (s, r["code"].as_str()),
+            (400, Some("malformed-request")),
+            "{distance}: {r}"
+        );
+    }
+    assert_eq!(app.head(), head);
+}
+
+#[actix_web::test]
+async fn a_min_position_past_the_head_is_not_reached_yet_not_malformed() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let head = app.head();
+    for path in ["/v1/units", "/v1/zones", "/v1/complaints", "/v1/timers"] {
+        let uri = format!("{path}?min_position={}", head + 1);
+        let (s, r, ct) = call(&svc, app.request(Some("li.fr"), "GET", &uri, None, &[])).await;
+        assert_eq!(
+            (s, r["code"].as_str()),
+            (409, Some("position-not-reached")),
+            "{uri}: {r}"
+        );
+        assert_eq!(ct.as_deref(), Some("application/problem+json"));
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("head is {head}")),
+            "{r}"
+        );
+        let uri = format!("{path}?min_position={head}");
+        let (s, r, _) = call(&svc, app.request(Some("li.fr"), "GET", &uri, None, &[])).await;
+        assert_eq!(s, 200, "{uri}: {r}");
+    }
+}
+
+#[actix_web::test]
+async fn a_customer_id_is_an_id_wherever_a_body_names_a_customer() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let head = app.head();
+    for (i, customer_id) in ["".to_string(), "C".repeat(65), "Plant/3".into()]
+        .into_iter()
+        .enumerate()
+    {
+        let body = json!({
+            "order_id": format!("EP-{i}"), "model": "RD-90",
+            "customer": {"customer_id": customer_id, "name": "Plant"},
+            "faulty_serial": null, "reason": "no RD-90 spare in the spares zone"
+        });
+        let (s, r, _) = call(
+            &svc,
+            app.request(
+                Some("wang.as"),
+                "POST",
+                "/v1/emergency-production-orders",
+                Some(&body),
+                &[],
+            ),
+        )
+        .await;
+        assert_eq!(
+            (s, r["code"].as_str()),
+            (400, Some("malformed-request")),
+            "{customer_id:?}: {r}"
+        );
+        assert!(
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("customer.customer_id must be"),
+            "{r}"
+        );
+    }
+    let mut body = open_body("R-1");
+    body["customer"]["customer_id"] = json!("C 1");
+    let (s, r, _) = call(
+        &svc,
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            Some(&body),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (400, Some("malformed-request")),
+        "{r}"
+    );
+    assert_eq!(app.head(), head);
 }

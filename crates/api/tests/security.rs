@@ -134,12 +134,19 @@ async fn an_issued_token_works_until_it_expires_or_is_revoked() {
     .await;
     assert_eq!((s, r["code"].as_str()), (422, Some("unknown-person")));
     let long = json!({"person_id": "wang.as", "expires_in_days": 100000, "occurred_at": null});
-    let (s, _, _) = call(
+    let (s, r, _) = call(
         &svc,
         app.request(Some("gm"), "POST", "/v1/tokens", Some(&long), &[]),
     )
     .await;
-    assert_eq!(s, 400);
+    assert_eq!((s, r["code"].as_str()), (422, Some("invalid-input")));
+    let never = json!({"person_id": "wang.as", "expires_in_days": 0, "occurred_at": null});
+    let (s, r, _) = call(
+        &svc,
+        app.request(Some("gm"), "POST", "/v1/tokens", Some(&never), &[]),
+    )
+    .await;
+    assert_eq!((s, r["code"].as_str()), (400, Some("malformed-request")));
 }
 
 #[actix_web::test]

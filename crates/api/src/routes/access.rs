@@ -1,6 +1,6 @@
 //! API tokens (issued and revoked as events) and the erasure of a customer's personal data.
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::{Data, Path};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use repairledger_domain::access::{TokenCommand, TokenState};
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::auth::{new_token, token_hash, Caller};
 use crate::command::{aggregate_command, aggregate_result, Meta};
 use crate::dto::CommandResponse;
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -21,7 +22,9 @@ use crate::AppState;
 pub struct IssueTokenRequest {
     /// A person of the directory; the token acts with their role.
     pub person_id: String,
-    /// 1 to the server's `token_max_days`.
+    /// 1 to the server's `token_max_days` (400 by default; more is refused with 422
+    /// `invalid-input`).
+    #[schema(format = "uint32", minimum = 1, maximum = 4294967295u32)]
     pub expires_in_days: u32,
     pub occurred_at: Option<DateTime<Utc>>,
 }
@@ -114,10 +117,19 @@ pub async fn issue(
         ));
     }
     let max = state.limits.token_max_days;
-    if b.expires_in_days == 0 || i64::from(b.expires_in_days) > max {
-        return Err(ApiError::MalformedRequest(format!(
-            "expires_in_days must be 1..={max}"
-        )));
+    if b.expires_in_days == 0 {
+        return Err(ApiError::MalformedRequest(
+            "expires_in_days must be at least 1".into(),
+        ));
+    }
+    // The longest validity is the server's setting, which the schema cannot state: 422.
+    if i64::from(b.expires_in_days) > max {
+        return Err(ApiError::Domain(
+            repairledger_domain::DomainError::InvalidInput {
+                field: "expires_in_days",
+                reason: format!("at most {max} days (the server's token_max_days)"),
+            },
+        ));
     }
     if state.directory.person(&b.person_id).is_none() {
         return Err(ApiError::UnknownPerson(b.person_id));

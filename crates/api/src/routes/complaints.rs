@@ -1,6 +1,6 @@
 //! Complaints (domain.md §3): one endpoint per step, the complaint views and recalls.
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use repairledger_domain::complaint::{ComplaintCommand, ComplaintState};
 use repairledger_domain::DomainError;
@@ -9,6 +9,7 @@ use repairledger_projections::{ComplaintView, RecallView};
 use crate::auth::Caller;
 use crate::command::{aggregate_command, check_id, Meta};
 use crate::dto::{CommandResponse, ReadQuery};
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::quality_dto::*;
 use crate::routes::reads::{view, At};

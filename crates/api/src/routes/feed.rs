@@ -29,6 +29,7 @@ pub struct FeedQuery {
     /// Events with a position greater than this (0 for the start).
     pub after: Option<u64>,
     /// At most this many events (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Only these event types, comma-separated (e.g. `HandoverSigned,ZoneEntered`).
     #[serde(rename = "type")]
@@ -146,6 +147,7 @@ pub struct StreamQuery {
     /// The first version to return (default 1).
     pub from_version: Option<u64>,
     /// At most this many events (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -206,6 +208,20 @@ pub struct LiveQuery {
     pub max_events: Option<u64>,
 }
 
+/// One Server-Sent Event of `GET /v1/events/live` (`sse_frame`): the stream carries these, and
+/// keep-alive comments between them.
+#[derive(ToSchema)]
+pub struct LiveEvent {
+    /// The event's log position: send it back as `Last-Event-ID` to resume after it.
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: String,
+    /// The event's type (`HandoverSigned`, ...).
+    pub event: String,
+    /// The envelope (`EventEnvelope`) as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// A keep-alive comment at this interval keeps proxies from closing an idle stream.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -230,8 +246,8 @@ struct Live {
 /// Live events as Server-Sent Events: `id` is the log position, `event` the type, `data` the
 /// envelope. Reconnect with `Last-Event-ID` to resume with no gap and no duplicate.
 #[utoipa::path(get, path = "/v1/events/live", tag = "events", operation_id = "followEvents",
-    params(LiveQuery, ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this position")),
-    responses((status = 200, description = "text/event-stream of envelopes", content_type = "text/event-stream", body = String)))]
+    params(LiveQuery, ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Resume after this position")),
+    responses((status = 200, description = "text/event-stream of envelopes: each event is a `LiveEvent`", content_type = "text/event-stream", body = LiveEvent)))]
 #[get("/events/live")]
 pub async fn live(
     req: HttpRequest,

@@ -21,7 +21,7 @@ macro_rules! command_step {
             state: Data<AppState>,
             caller: Caller,
             id: Path<String>,
-            body: Json<$body>,
+            body: $crate::json::Json<$body>,
         ) -> Result<HttpResponse, ApiError> {
             let $b = body.into_inner();
             let meta = Meta::new(&req, &state, &caller, $b.occurred_at, &$b)?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::{Data, Path};
 use actix_web::{post, HttpRequest, HttpResponse};
 use repairledger_domain::plan::{self, PlanCommand, PlanEvent, PlanState, PlanStatus};
 use repairledger_domain::production::{
@@ -14,6 +14,7 @@ use repairledger_domain::unit::Step;
 use crate::auth::Caller;
 use crate::command::{check_id, execute, load, refused, Meta, Planned};
 use crate::dto::*;
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::routes::units::load_unit;
 use crate::AppState;
@@ -21,6 +22,12 @@ use crate::AppState;
 fn load_plan(state: &AppState, plan_id: &str) -> Result<(PlanState, u64), ApiError> {
     let (events, version) = load::<PlanEvent>(state, &streams::plan(plan_id))?;
     Ok((PlanState::from_events(plan_id, &events), version))
+}
+
+/// Every listed serial is an id: checked before the command, so a malformed body is refused
+/// before `If-Match` is judged.
+fn check_serials(serials: &[String]) -> Result<(), ApiError> {
+    serials.iter().try_for_each(|s| check_id("serials[]", s))
 }
 
 /// The listed units that are registered and waiting in the awaiting-repair zone, read from their
@@ -74,6 +81,7 @@ pub async fn compile(
     body: Json<CompilePlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    check_serials(&b.serials)?;
     plan_command(
         &req,
         &state,
@@ -132,6 +140,7 @@ pub async fn revise(
     body: Json<RevisePlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    check_serials(&b.serials)?;
     plan_command(
         &req,
         &state,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use chrono::Datelike;
 use repairledger_domain::quality::{QualityCommand, QualityState};
@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::command::{aggregate_command, check_id, Meta};
 use crate::dto::{CommandResponse, ReadQuery, StepRequest};
 use crate::field_dto::ReasonRequest;
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::quality_dto::*;
 use crate::routes::reads::{view, At};
@@ -173,9 +174,13 @@ pub async fn archive(
     Ok(HttpResponse::Ok().json(groups))
 }
 
+/// `YYYY-MM` exactly (the pattern of `ReportQuery::month`): four digits, a dash, month 01 to 12.
 fn check_month(month: &str) -> Result<(), ApiError> {
-    let ok = month.len() == 7
-        && chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_ok();
+    let b = month.as_bytes();
+    let ok = b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+        && matches!(month[5..].parse::<u8>(), Ok(1..=12));
     if ok {
         Ok(())
     } else {

@@ -19,17 +19,16 @@ use crate::AppState;
 /// Most unit views kept as ready JSON; past this the cache starts again empty.
 const UNIT_JSON_CACHE: usize = 50_000;
 
-/// Makes sure the projections include `min_position` (read your own writes).
+/// Makes sure the projections include `min_position` (read your own writes). A position the
+/// log has not reached yet is not malformed, only early: 409 `position-not-reached`.
 fn fresh(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
     if min_position.is_some_and(|p| p > state.projector.position()) {
         state.projector.catch_up(state.store.as_ref())?;
     }
-    if let Some(p) = min_position {
+    if let Some(position) = min_position {
         let head = state.store.head()?.position;
-        if p > head {
-            return Err(ApiError::MalformedRequest(format!(
-                "min_position {p} is beyond the log's head {head}"
-            )));
+        if position > head {
+            return Err(ApiError::PositionNotReached { position, head });
         }
     }
     Ok(())

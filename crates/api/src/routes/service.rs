@@ -1,6 +1,6 @@
 //! Field service requests (domain.md §2): one endpoint per step, and the request's views.
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use repairledger_domain::fees::QuoteInput;
 use repairledger_domain::service::{ServiceCommand, ServiceEvent, ServiceState};
@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::command::{aggregate_command, check_id, load, page_limit, Meta};
 use crate::dto::{CommandResponse, Page, ReadQuery, StepRequest};
 use crate::field_dto::*;
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::routes::reads::{view, At};
 use crate::routes::units::load_unit;
@@ -246,19 +247,35 @@ service_step!(
     resume_clock, "/service-requests/{request_id}/clock-resumptions", ClockResumeRequest, "resumeClock", "Resumed",
     |state, b| ServiceCommand::ResumeClock { timer: b.timer }
 );
-service_step!(
-    /// Escalate to a return for repair: links the unit's open return to this request.
-    escalate, "/service-requests/{request_id}/escalation", EscalationRequest, "escalateToReturn", "Linked",
-    |state, b| {
-        check_id("serial", &b.serial)?;
+/// Escalate to a return for repair: links the unit's open return to this request.
+#[utoipa::path(
+    post, path = "/v1/service-requests/{request_id}/escalation", tag = "field service",
+    operation_id = "escalateToReturn", request_body = EscalationRequest,
+    params(("request_id" = String, Path, description = "The service request")),
+    responses((status = 200, description = "Linked", body = CommandResponse))
+)]
+#[post("/service-requests/{request_id}/escalation")]
+pub async fn escalate(
+    req: HttpRequest,
+    state: Data<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: Json<EscalationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    // A malformed body is refused before `If-Match` is judged.
+    check_id("serial", &b.serial)?;
+    let meta = Meta::new(&req, &state, &caller, b.occurred_at, &b)?;
+    service_command(&state, meta, &id, |state| {
         let (unit, _) = load_unit(state, &b.serial)?;
-        ServiceCommand::Escalate {
+        Ok(ServiceCommand::Escalate {
             serial: b.serial.clone(),
             return_id: b.return_id.clone(),
             open_return: unit.open_return().map(|r| r.return_id.clone()),
-        }
-    }
-);
+        })
+    })
+    .await
+}
 service_step!(
     /// Close the request with its outcome.
     close, "/service-requests/{request_id}/closure", ClosureRequest, "closeServiceRequest", "Closed",

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::web::{Data, Json, Path, Query};
+use actix_web::web::{Data, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use repairledger_domain::calendar::Calendar;
@@ -17,6 +17,7 @@ use crate::auth::Caller;
 use crate::command::{check_id, execute, load, page_limit, refused, Meta, Planned};
 use crate::dto::{CommandResponse, Page, ReadQuery};
 use crate::field_dto::*;
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::routes::reads::{view, At};
 use crate::AppState;

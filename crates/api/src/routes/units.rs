@@ -1,15 +1,16 @@
 //! Commands on a unit: the return-for-repair process, one endpoint per step.
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::{Data, Path};
 use actix_web::{post, HttpRequest, HttpResponse};
 use repairledger_domain::plan::{PlanEvent, PlanState, PlanStatus};
 use repairledger_domain::streams;
 use repairledger_domain::unit::{self, *};
-use repairledger_domain::Role;
+use repairledger_domain::{DomainError, Role};
 
 use crate::auth::Caller;
 use crate::command::{check_id, execute, load, refused, Meta, Planned};
 use crate::dto::*;
+use crate::json::Json;
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -201,6 +202,7 @@ pub async fn sign_handover(
     body: Json<StepRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (serial, handover_id) = path.into_inner();
+    check_id("handover_id", &handover_id)?;
     let b = body.into_inner();
     unit_command(
         &state,
@@ -235,6 +237,7 @@ pub async fn cancel_handover(
     body: Json<CancelHandoverRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (serial, handover_id) = path.into_inner();
+    check_id("handover_id", &handover_id)?;
     let b = body.into_inner();
     unit_command(
         &state,
@@ -389,10 +392,12 @@ pub async fn exchange(
     let b = body.into_inner();
     check_id("serial", &serial)?;
     check_id("replacement_serial", &b.replacement_serial)?;
+    // Well-formed, but no exchange: a rule the schema cannot state (422).
     if b.replacement_serial == *serial {
-        return Err(ApiError::MalformedRequest(
-            "a unit cannot replace itself".into(),
-        ));
+        return Err(ApiError::Domain(DomainError::InvalidInput {
+            field: "replacement_serial",
+            reason: "a unit cannot replace itself".into(),
+        }));
     }
     let meta = Meta::new(&req, &state, &caller, b.occurred_at, &b)?;
     execute(&state, meta, &streams::unit(&serial), |state, ctx| {
@@ -433,9 +438,10 @@ pub async fn emergency_use(
     check_id("serial", &serial)?;
     check_id("faulty_serial", &b.faulty_serial)?;
     if b.faulty_serial == *serial {
-        return Err(ApiError::MalformedRequest(
-            "a spare cannot replace itself".into(),
-        ));
+        return Err(ApiError::Domain(DomainError::InvalidInput {
+            field: "faulty_serial",
+            reason: "a spare cannot replace itself".into(),
+        }));
     }
     let meta = Meta::new(&req, &state, &caller, b.occurred_at, &b)?;
     execute(&state, meta, &streams::unit(&serial), |state, ctx| {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::{Data, Path};
 use actix_web::{get, post, HttpResponse};
 use repairledger_projections::codec;
 use repairledger_projections::integration::{WebhookEvent, WebhookView};
@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use crate::auth::Caller;
 use crate::command::check_id;
 use crate::dto::StepRequest;
+use crate::json::Json;
 use crate::outbox::{self, DeadLetter, DeliveryState};
 use crate::problem::ApiError;
 use crate::AppState;
@@ -23,8 +24,14 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"subscription_id": "erp-units", "url": "https://erp.example.com/hooks/repairledger", "event_types": ["UnitRegistered", "ReturnClosed"], "stream_prefix": "unit-", "from_position": null}))]
 pub struct SubscribeRequest {
+    #[schema(value_type = crate::dto::Id)]
     pub subscription_id: String,
-    /// Where to POST events (`http://` or `https://`).
+    /// Where to POST events: an `http://` or `https://` URL of at most 2000 characters with a
+    /// host name or IPv4 address, an optional port, path and query.
+    #[schema(
+        max_length = 2000,
+        pattern = r#"^https?://([A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*(\.[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*)*|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:[0-9]{1,4})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"#
+    )]
     pub url: String,
     /// Only these event types; all when absent.
     pub event_types: Option<BTreeSet<String>>,
