@@ -156,15 +156,11 @@ pub struct Authenticated {
 /// The prefix of tokens issued through the log.
 pub const ISSUED_PREFIX: &str = "rl_";
 
-/// A new issued token: `rl_{token_id}_{secret}` (id: 16 hex digits; secret: two v4 UUIDs from
-/// the OS generator, 244 random bits).
+/// A new issued token: `rl_{token_id}_{secret}` (id: 16 hex digits; secret: 256 bits from the
+/// OS generator, 64 hex digits).
 pub fn new_token() -> (String, String) {
-    let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let id = repairledger_privacy::random_hex(8);
+    let secret = repairledger_privacy::random_hex(32);
     let token = format!("{ISSUED_PREFIX}{id}_{secret}");
     (id, token)
 }

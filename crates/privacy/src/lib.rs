@@ -16,3 +16,12 @@ pub mod vault;
 pub use fields::{disclose_json, disclose_text, redact_json, seal_payload, subject_in, Disclosure};
 pub use keyring::{KeyRing, KeyRingError};
 pub use vault::{Opened, Vault, VaultError, VaultStats};
+
+/// `bytes` random bytes from the operating system's generator, as lowercase hex: for secrets
+/// (API tokens, webhook signing keys), which must not come from a userspace generator.
+pub fn random_hex(bytes: usize) -> String {
+    use chacha20poly1305::aead::{rand_core::RngCore, OsRng};
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}

@@ -156,11 +156,7 @@ pub async fn subscribe(
             },
         ));
     }
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let secret = repairledger_privacy::random_hex(32);
     // The secret is stored before the subscription exists, so the outbox never sees one without it.
     outbox::save_secret(state.store.as_ref(), &b.subscription_id, &secret)?;
     let from_position = match b.from_position {
