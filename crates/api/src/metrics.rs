@@ -1,8 +1,14 @@
 //! Prometheus metrics for operators: appends, command outcomes and latency, HTTP requests by
-//! route (actix-web-prom), the log head, projection lag and the write queue's depth.
+//! route, the log head, projection lag and the write queue's depth.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
+use crate::route::Route;
 use crate::AppState;
 
 pub struct Metrics {
@@ -16,6 +22,14 @@ pub struct Metrics {
     pub projection_position: IntGauge,
     pub projection_lag: IntGauge,
     pub write_queue_depth: IntGauge,
+    pub http: HttpMetrics,
+}
+
+/// HTTP requests and their latency by route pattern, method and status.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: IntCounterVec,
+    seconds: HistogramVec,
 }
 
 impl Default for Metrics {
@@ -63,7 +77,31 @@ impl Metrics {
         registry
             .register(Box::new(command_seconds.clone()))
             .expect("registered once");
+        let labels = &["endpoint", "method", "status"];
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "repairledger_http_requests_total",
+                "Total number of HTTP requests",
+            ),
+            labels,
+        )
+        .expect("valid counter");
+        let seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "repairledger_http_requests_duration_seconds",
+                "HTTP request duration in seconds for all requests",
+            ),
+            labels,
+        )
+        .expect("valid histogram");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(seconds.clone()))
+            .expect("registered once");
         Metrics {
+            http: HttpMetrics { requests, seconds },
             events_appended,
             commands,
             command_seconds,
@@ -98,13 +136,29 @@ impl Metrics {
     }
 }
 
-/// The HTTP middleware that counts requests and their latency by route into the same registry.
-/// Wrap the `App` with it; `GET /metrics` is served by the API itself.
-pub fn http_metrics(state: &AppState) -> actix_web_prom::PrometheusMetrics {
-    actix_web_prom::PrometheusMetricsBuilder::new("repairledger")
-        .registry(state.metrics.registry.clone())
-        .build()
-        .expect("the HTTP metrics register once")
+/// The outermost HTTP middleware: finds the request's route once (for the log span, these
+/// metrics and the authorization gate, see [`crate::route`]) and counts the request and its
+/// latency by route into the registry of `/metrics`. Wrap the `App` with
+/// `from_fn(move |req, next| observe(http.clone(), req, next))`.
+pub async fn observe(
+    http: HttpMetrics,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = std::time::Instant::now();
+    let route = Route::of(&req).label();
+    let method = req.method().clone();
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    let labels = [route, method.as_str(), status.as_str()];
+    http.requests.with_label_values(&labels).inc();
+    http.seconds
+        .with_label_values(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    res
 }
 
 /// The Prometheus text exposition of every metric, gauges read at the scrape.
