@@ -12,6 +12,9 @@ use repairledger_store::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::auth::Caller;
 use crate::dto::{CommandResponse, EventEnvelope, StreamVersion};
@@ -221,17 +224,62 @@ impl Planned {
     }
 }
 
-/// Folds a stream into its domain events and version.
-pub fn load<E: DeserializeOwned>(
+/// Decoded domain events of recently used streams, with the version they reach. Events never
+/// change, so a cached prefix stays true: a command reads and decodes only what was appended
+/// after it (usually nothing). Reading and decoding the whole stream on every command was a
+/// sixth of the CPU of durable commands (measured, docs/performance.md).
+#[derive(Default)]
+pub struct StreamCache {
+    map: std::sync::Mutex<HashMap<String, CachedStream>>,
+}
+
+/// A version and the decoded events up to it (an `Arc<Vec<E>>` for the stream's event type).
+type CachedStream = (u64, Arc<dyn Any + Send + Sync>);
+
+/// Most streams the cache holds; when full it starts again empty.
+const STREAM_CACHE: usize = 20_000;
+
+impl StreamCache {
+    fn get<E: Send + Sync + 'static>(&self, stream: &str) -> Option<(u64, Arc<Vec<E>>)> {
+        let map = self.map.lock().expect("stream cache lock");
+        let (version, events) = map.get(stream)?;
+        Some((*version, events.clone().downcast::<Vec<E>>().ok()?))
+    }
+
+    fn put<E: Send + Sync + 'static>(&self, stream: &str, version: u64, events: Arc<Vec<E>>) {
+        let mut map = self.map.lock().expect("stream cache lock");
+        if map.len() >= STREAM_CACHE && !map.contains_key(stream) {
+            map.clear();
+        }
+        map.insert(stream.to_string(), (version, events));
+    }
+}
+
+/// A stream's domain events and version.
+pub fn load<E: DeserializeOwned + Clone + Send + Sync + 'static>(
     state: &AppState,
     stream: &str,
-) -> Result<(Vec<E>, u64), ApiError> {
-    let recorded = state.store.read_stream(stream, 1, usize::MAX)?;
-    let version = recorded.last().map(|e| e.version).unwrap_or(0);
-    let events = recorded
-        .iter()
-        .map(codec::decode::<E>)
-        .collect::<Result<Vec<E>, _>>()?;
+) -> Result<(Arc<Vec<E>>, u64), ApiError> {
+    let current = state.store.stream_version(stream)?.unwrap_or(0);
+    let cached = state.streams.get::<E>(stream);
+    if let Some((version, events)) = &cached {
+        if *version == current {
+            return Ok((events.clone(), current));
+        }
+    }
+    let (from, mut events) = match cached {
+        Some((version, events)) if version < current => (version + 1, (*events).clone()),
+        _ => (1, Vec::new()),
+    };
+    let recorded = state.store.read_stream(stream, from, usize::MAX)?;
+    for e in &recorded {
+        events.push(codec::decode::<E>(e)?);
+    }
+    let version = recorded.last().map(|e| e.version).unwrap_or(from - 1);
+    let events = Arc::new(events);
+    if version > 0 {
+        state.streams.put(stream, version, events.clone());
+    }
     Ok((events, version))
 }
 
@@ -367,7 +415,9 @@ async fn execute_measured(
             Err(e) => return Err(e.into()),
         }
     };
-    state.projector.catch_up(state.store.as_ref())?;
+    state
+        .projector
+        .catch_up_with(&result.events, state.store.as_ref())?;
     let duplicate = result.duplicate;
     Ok((result, duplicate))
 }

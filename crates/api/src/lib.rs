@@ -14,7 +14,9 @@ pub mod openapi;
 pub mod outbox;
 pub mod problem;
 pub mod quality_dto;
+pub mod route;
 pub mod routes;
+pub mod telemetry;
 
 use std::sync::{Arc, Mutex};
 
@@ -107,6 +109,8 @@ pub struct AppState {
     pub policies: routes::sla::PolicyCache,
     /// Live unit views as JSON, by serial, with the stream version they were made at.
     pub unit_json: std::sync::RwLock<std::collections::HashMap<String, (u64, web::Bytes)>>,
+    /// Decoded events of recently used streams, for deciding commands.
+    pub streams: command::StreamCache,
     /// Customers' data keys: personal data is sealed before it is appended.
     pub vault: Arc<repairledger_privacy::Vault>,
     /// Requests per token; `None` when `limits.rate_per_second` is 0.
@@ -124,7 +128,7 @@ impl AppState {
         limits: Limits,
         vault: Arc<repairledger_privacy::Vault>,
     ) -> Result<AppState, ApiError> {
-        let projector = Projector::load(store.as_ref(), 1000)?;
+        let projector = Projector::load(store.as_ref())?;
         // An erasure is recorded first and the key destroyed next: a crash in between is
         // finished here.
         let erasures = projector.read(|m| {
@@ -189,6 +193,7 @@ impl AppState {
             policies: Default::default(),
             metrics: metrics::Metrics::new(),
             unit_json: Default::default(),
+            streams: Default::default(),
             vault,
             rate_limiter: authz::rate_limiter(&limits),
             limits,
@@ -244,7 +249,10 @@ fn documented_methods(pattern: &str) -> Option<&'static str> {
 /// No route took the request: a known path with another method is 405 (with `Allow`), anything
 /// else 404.
 async fn no_such_endpoint(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    match req.match_pattern().as_deref().and_then(documented_methods) {
+    match route::table()
+        .lookup(req.path())
+        .and_then(documented_methods)
+    {
         Some(allow) => Err(ApiError::MethodNotAllowed(allow.to_string())),
         None => Err(ApiError::NoSuchEndpoint),
     }

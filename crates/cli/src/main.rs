@@ -191,6 +191,17 @@ impl Default for Settings {
     }
 }
 
+/// Makes the calling thread yield to the request threads (nice 10; Linux only, where a
+/// thread's niceness is its own).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's id; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 fn settings(cli: &Cli) -> Result<Settings, String> {
     let mut fig = Figment::from(Serialized::defaults(Settings::default()));
     if let Some(path) = &cli.config {
@@ -553,7 +564,7 @@ fn run(cli: Cli) -> Result<i32, String> {
             let rebuilt = repairledger_projections::rebuild(&store, |p| bar.set_position(p))
                 .map_err(|e| e.to_string())?;
             bar.finish();
-            let live = repairledger_projections::Projector::load(&store, u64::MAX)
+            let live = repairledger_projections::Projector::load(&store)
                 .map_err(|e| e.to_string())?;
             let same = live.read(|m| serde_json::to_vec(m).ok() == serde_json::to_vec(&rebuilt).ok());
             println!(
@@ -688,22 +699,24 @@ async fn serve(s: Settings) -> Result<i32, String> {
     .await
     .map_err(|e| format!("cannot start: {e}"))?;
     let state = actix_web::web::Data::new(state);
-    // Projection checkpoints are written off the request path.
-    let checkpoints = state.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
-        loop {
-            tick.tick().await;
-            let s = checkpoints.clone();
-            let saved = tokio::task::spawn_blocking(move || {
-                s.projector.checkpoint_if_due(s.store.as_ref())
-            })
-            .await;
-            if let Ok(Err(e)) = saved {
-                tracing::warn!(error = %e, "could not save the projection checkpoint");
+    // Projection checkpoints are written off the request path, from a copy of the model that
+    // no request waits for (repairledger_projections::Checkpointer), on a thread of lower
+    // priority: a save serializes the whole model, seconds of a core for a large log, and the
+    // requests should keep the cores meanwhile.
+    let mut checkpointer = state.projector.checkpointer(1000);
+    let checkpoint_store = state.store.clone();
+    std::thread::Builder::new()
+        .name("checkpointer".into())
+        .spawn(move || {
+            lower_priority();
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(10));
+                if let Err(e) = checkpointer.run(checkpoint_store.as_ref()) {
+                    tracing::warn!(error = %e, "could not save the projection checkpoint");
+                }
             }
-        }
-    });
+        })
+        .map_err(|e| format!("cannot start the checkpoint thread: {e}"))?;
     // The gauges of /metrics (head, projection lag, queue depth) are read every second.
     let gauges = state.clone();
     tokio::spawn(async move {
@@ -720,13 +733,19 @@ async fn serve(s: Settings) -> Result<i32, String> {
     ));
     tracing::info!(bind = %s.bind, data = %s.data.display(), "repairledger listening; docs at /docs/, spec at /openapi.json");
     let app_state = state.clone();
-    let http_metrics = repairledger_api::metrics::http_metrics(&state);
+    let http_metrics = state.metrics.http.clone();
     HttpServer::new(move || {
+        let http_metrics = http_metrics.clone();
         App::new()
             // Every request gets a span with a request_id and one log
             // line with its route, status and latency.
-            .wrap(tracing_actix_web::TracingLogger::default())
-            .wrap(http_metrics.clone())
+            .wrap(tracing_actix_web::TracingLogger::<
+                repairledger_api::telemetry::RouteSpan,
+            >::new())
+            // Outermost: finds the route once for the span, the metrics and the gate.
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                repairledger_api::metrics::observe(http_metrics.clone(), req, next)
+            }))
             .configure(repairledger_api::configure(app_state.clone()))
     })
     .bind(&s.bind)

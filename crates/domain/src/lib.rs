@@ -28,7 +28,7 @@ pub use policy::Policy;
 /// An aggregate that lives in one stream of its own: folded from its events, deciding commands.
 /// The adapters run every such aggregate the same way (load, fold, decide, append).
 pub trait Aggregate: Sized {
-    type Event: serde::Serialize + serde::de::DeserializeOwned;
+    type Event: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static;
     type Command;
     /// The id's name in requests and problems ("request_id", "complaint_id").
     const ID: &'static str;

@@ -11,10 +11,17 @@
 //!   optimistic-concurrency append (unique (stream, version), one durable transaction per
 //!   command), what a team would otherwise pick. `bench/pg.sh` installs and starts PostgreSQL.
 //!
-//! `cargo bench -p repairledger-store --bench append` (BENCH_EVENTS sets events per case).
+//! `cargo bench -p repairledger-store --bench append` (BENCH_EVENTS sets events per case;
+//! criterion's own arguments filter cases, e.g. `-- store/64`). Criterion measures every case;
+//! the table at the end divides their medians.
+
+#[path = "../../../bench/ratios.rs"]
+mod ratios;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 use chrono::Utc;
 use repairledger_store::{
@@ -54,7 +61,14 @@ fn commit(stream: String, i: u64) -> Commit {
 
 async fn store_case(writers: u64, events: u64) -> Duration {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(SledStoreConfig::new(dir.path().join("log"))).unwrap());
+    let mut config = SledStoreConfig::new(dir.path().join("log"));
+    if let Some(us) = std::env::var("BENCH_GATHER_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.gather_wait = Duration::from_micros(us);
+    }
+    let store = Arc::new(SledStore::open(config).unwrap());
     let per = events / writers;
     let start = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -75,6 +89,8 @@ async fn store_case(writers: u64, events: u64) -> Duration {
     }
     let took = start.elapsed();
     assert_eq!(store.head().unwrap().position, per * writers);
+    let (flushes, commits) = store.group_commit_stats();
+    BATCHES.lock().unwrap().push((writers, flushes, commits));
     took
 }
 
@@ -85,6 +101,16 @@ fn payload(i: u64) -> Vec<u8> {
 }
 
 fn raw_batch_case(batch: u64, events: u64) -> Duration {
+    raw_case(batch, events, false)
+}
+
+/// Raw sled with what any readable event log must also write: a per-stream index entry
+/// (stream ‖ version → position) beside each event, streams spread as in the store case.
+fn raw_indexed_case(batch: u64, events: u64) -> Duration {
+    raw_case(batch, events, true)
+}
+
+fn raw_case(batch: u64, events: u64, indexed: bool) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let db = sled::open(dir.path().join("raw")).unwrap();
     let tree = db.open_tree("events").unwrap();
@@ -94,6 +120,13 @@ fn raw_batch_case(batch: u64, events: u64) -> Duration {
         let mut b = sled::Batch::default();
         for _ in 0..batch {
             b.insert(&i.to_be_bytes(), payload(i));
+            if indexed {
+                let (w, n) = (i % batch, i / batch);
+                let mut key = format!("s-unit-W{w}-{}", n % 50).into_bytes();
+                key.push(0);
+                key.extend_from_slice(&(n / 50 + 1).to_be_bytes());
+                b.insert(key, &i.to_be_bytes());
+            }
             i += 1;
         }
         tree.apply_batch(b).unwrap();
@@ -158,65 +191,143 @@ async fn pg_case(url: &str, writers: u64, events: u64) -> Duration {
     start.elapsed()
 }
 
-fn rate(events: u64, d: Duration) -> f64 {
-    events as f64 / d.as_secs_f64()
+/// Commits per flush seen by the store case, by writer count (for the table).
+static BATCHES: std::sync::Mutex<Vec<(u64, u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn events_per_case() -> u64 {
+    std::env::var("BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096)
+}
+
+const GROUP: &str = "durable_appends";
+const WRITERS: [u64; 3] = [1, 8, 64];
+/// One flush per event is slow: fewer events keep the case within seconds.
+const FLUSH_EACH_EVENTS: u64 = 1024;
+
+fn benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, pg: Option<&str>) {
+    let events = events_per_case();
+    let mut g = c.benchmark_group(GROUP);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
+    for w in WRITERS {
+        g.throughput(Throughput::Elements(events));
+        g.bench_with_input(BenchmarkId::new("store", w), &w, |b, &w| {
+            ratios::ran(GROUP, "store", &w.to_string());
+            b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(store_case(w, events))).sum())
+        });
+        g.bench_with_input(BenchmarkId::new("raw_batch", w), &w, |b, &w| {
+            ratios::ran(GROUP, "raw_batch", &w.to_string());
+            b.iter_custom(|iters| (0..iters).map(|_| raw_batch_case(w, events)).sum())
+        });
+        g.bench_with_input(BenchmarkId::new("raw_batch_indexed", w), &w, |b, &w| {
+            ratios::ran(GROUP, "raw_batch_indexed", &w.to_string());
+            b.iter_custom(|iters| (0..iters).map(|_| raw_indexed_case(w, events)).sum())
+        });
+        if let Some(url) = pg {
+            g.bench_with_input(BenchmarkId::new("postgres", w), &w, |b, &w| {
+                ratios::ran(GROUP, "postgres", &w.to_string());
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| rt.block_on(pg_case(url, w, events)))
+                        .sum()
+                })
+            });
+        }
+    }
+    g.throughput(Throughput::Elements(FLUSH_EACH_EVENTS));
+    g.bench_function(BenchmarkId::new("raw_flush_per_event", 1), |b| {
+        ratios::ran(GROUP, "raw_flush_per_event", "1");
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| raw_flush_each_case(FLUSH_EACH_EVENTS))
+                .sum()
+        })
+    });
+    g.finish();
+}
+
+fn table(pg: bool) {
+    let events = events_per_case();
+    let flush_each = ratios::rate(GROUP, "raw_flush_per_event", "1", FLUSH_EACH_EVENTS);
+    let batches = BATCHES.lock().unwrap().clone();
+    println!();
+    println!("durable appends, {events} one-event commits per case, medians of criterion's samples (events/s)");
+    println!(
+        "{:>7} {:>9} {:>11} {:>10} {:>13} {:>11} {:>12} {:>11} {:>10} {:>9}",
+        "writers",
+        "store",
+        "raw batch",
+        "store/raw",
+        "raw+index",
+        "store/that",
+        "flush/event",
+        "store/that",
+        "postgres",
+        "store/pg"
+    );
+    for w in WRITERS {
+        let p = w.to_string();
+        let store = ratios::rate(GROUP, "store", &p, events);
+        let raw = ratios::rate(GROUP, "raw_batch", &p, events);
+        let indexed = ratios::rate(GROUP, "raw_batch_indexed", &p, events);
+        let peer = if pg {
+            ratios::rate(GROUP, "postgres", &p, events)
+        } else {
+            None
+        };
+        println!(
+            "{:>7} {:>9} {:>11} {:>10} {:>13} {:>11} {:>12} {:>11} {:>10} {:>9}",
+            w,
+            ratios::show(store),
+            ratios::show(raw),
+            ratios::ratio(store, raw),
+            ratios::show(indexed),
+            ratios::ratio(store, indexed),
+            ratios::show(flush_each),
+            ratios::ratio(store, flush_each),
+            ratios::show(peer),
+            ratios::ratio(store, peer)
+        );
+    }
+    for w in WRITERS {
+        let (flushes, commits) = batches
+            .iter()
+            .filter(|(bw, _, _)| *bw == w)
+            .fold((0, 0), |(f, c), (_, bf, bc)| (f + bf, c + bc));
+        if flushes > 0 {
+            println!(
+                "store, {w} writers: {:.1} commits per flush",
+                commits as f64 / flushes as f64
+            );
+        }
+    }
 }
 
 fn main() {
-    let events: u64 = std::env::var("BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4096);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "durable appends, {events} one-event commits per case (events/s; ratio = store / baseline)"
-    );
-    println!(
-        "{:>8} {:>12} {:>14} {:>18} {:>14} {:>18}",
-        "writers", "store", "raw batch", "store/raw batch", "raw flush/evt", "store/flush/evt"
-    );
-    let mut peers: Vec<(u64, f64)> = Vec::new();
-    for writers in [1u64, 8, 64] {
-        // Interleave the cases twice and keep the best of each, so a noisy moment hits both.
-        let mut best = [f64::MIN; 3];
-        for _ in 0..2 {
-            let s = rate(events, rt.block_on(store_case(writers, events)));
-            let b = rate(events, raw_batch_case(writers, events));
-            let f = rate(events.min(1024), raw_flush_each_case(events.min(1024)));
-            best = [best[0].max(s), best[1].max(b), best[2].max(f)];
-        }
+    if let Ok(w) = std::env::var("BENCH_PROFILE_STORE") {
+        // Only the store case, for a profiler: `BENCH_PROFILE_STORE=64 perf record ...`.
+        let w: u64 = w.parse().expect("BENCH_PROFILE_STORE is a writer count");
+        let events = events_per_case();
+        let d = rt.block_on(store_case(w, events));
         println!(
-            "{:>8} {:>12.0} {:>14.0} {:>17.2}x {:>14.0} {:>17.2}x",
-            writers,
-            best[0],
-            best[1],
-            best[0] / best[1],
-            best[2],
-            best[0] / best[2]
+            "store, {w} writers: {:.0} events/s",
+            events as f64 / d.as_secs_f64()
         );
-        peers.push((writers, best[0]));
+        return;
     }
-    if let Ok(url) = std::env::var("PG_URL") {
-        println!("postgres peer (same run; ratio = store / postgres)");
-        println!(
-            "{:>8} {:>12} {:>14} {:>18}",
-            "writers", "store", "postgres", "store/postgres"
-        );
-        for (writers, store) in peers {
-            let pg = rate(events, rt.block_on(pg_case(&url, writers, events)));
-            let again = rate(events, rt.block_on(store_case(writers, events)));
-            let store = store.max(again);
-            println!(
-                "{:>8} {:>12.0} {:>14.0} {:>17.2}x",
-                writers,
-                store,
-                pg,
-                store / pg
-            );
-        }
-    }
+    let pg = std::env::var("PG_URL").ok();
+    let mut c = Criterion::default()
+        .output_directory(&ratios::output_dir())
+        .configure_from_args();
+    benches(&mut c, &rt, pg.as_deref());
+    c.final_summary();
+    table(pg.is_some());
 }

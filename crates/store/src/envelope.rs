@@ -92,13 +92,13 @@ pub struct RecordedEvent {
 /// The fields the hash covers, in a fixed order. `payload` is a `serde_json::Value` whose maps are
 /// sorted by key (serde_json without `preserve_order`), so the bytes do not depend on who wrote them.
 #[derive(Serialize)]
-struct Canonical<'a> {
+struct Canonical<'a, P: Serialize + ?Sized> {
     position: u64,
     stream: &'a str,
     version: u64,
     event_type: &'a str,
     schema: u32,
-    payload: &'a serde_json::Value,
+    payload: &'a P,
     actor: &'a EventActor,
     occurred_at: String,
     recorded_at: String,
@@ -113,13 +113,19 @@ impl RecordedEvent {
     /// The bytes that are hashed: compact JSON of every field but `hash`, in declaration order,
     /// times as RFC 3339 with nanoseconds and `Z`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
+        self.canonical_with(&self.payload)
+    }
+
+    /// The canonical bytes with the payload given as its JSON (the same bytes `payload`
+    /// serializes to), so the writer need not serialize the payload itself.
+    fn canonical_with<P: Serialize + ?Sized>(&self, payload: &P) -> Vec<u8> {
         let c = Canonical {
             position: self.position,
             stream: &self.stream,
             version: self.version,
             event_type: &self.event_type,
             schema: self.schema,
-            payload: &self.payload,
+            payload,
             actor: &self.actor,
             occurred_at: self
                 .occurred_at
@@ -140,6 +146,85 @@ impl RecordedEvent {
     pub fn compute_hash(&self) -> String {
         hex::encode(Sha256::digest(self.canonical_bytes()))
     }
+
+    /// Sets `hash` and answers the bytes to store: the canonical bytes with the hash as their
+    /// last field, so one serialization serves both the chain and the disk, and the stored
+    /// bytes decode as this event. `middle` is [`prerender`] of this event: the writer, which
+    /// alone knows position, version and the previous hash, only joins the pieces.
+    pub(crate) fn seal_prerendered(&mut self, middle: &[u8]) -> Vec<u8> {
+        let stream = serde_json::to_string(&self.stream).expect("strings serialize");
+        let mut canonical = Vec::with_capacity(middle.len() + stream.len() + 160);
+        canonical.extend_from_slice(b"{\"position\":");
+        canonical.extend_from_slice(self.position.to_string().as_bytes());
+        canonical.extend_from_slice(b",\"stream\":");
+        canonical.extend_from_slice(stream.as_bytes());
+        canonical.extend_from_slice(b",\"version\":");
+        canonical.extend_from_slice(self.version.to_string().as_bytes());
+        canonical.push(b',');
+        canonical.extend_from_slice(middle);
+        canonical.extend_from_slice(b",\"prev_hash\":\"");
+        canonical.extend_from_slice(self.prev_hash.as_bytes());
+        canonical.extend_from_slice(b"\"}");
+        self.hash = hex::encode(Sha256::digest(&canonical));
+        with_hash(canonical, &self.hash)
+    }
+
+    /// The bytes to store for an event whose `hash` is already set (an import).
+    pub(crate) fn stored_bytes(&self) -> Vec<u8> {
+        with_hash(self.canonical_bytes(), &self.hash)
+    }
+}
+
+/// The canonical fields of an event from `event_type` to `idempotency_key`, without braces:
+/// everything the caller of an append knows, rendered on the caller's thread so the one writer
+/// thread does not serialize payloads (`seal_prerendered` adds the rest).
+pub(crate) fn prerender(
+    e: &NewEvent,
+    recorded_at: DateTime<Utc>,
+    idempotency_key: &Option<String>,
+) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Middle<'a> {
+        event_type: &'a str,
+        schema: u32,
+        payload: &'a serde_json::Value,
+        actor: &'a EventActor,
+        occurred_at: String,
+        recorded_at: String,
+        policy_version: u32,
+        correlation_id: &'a Option<String>,
+        causation_id: &'a Option<String>,
+        idempotency_key: &'a Option<String>,
+    }
+    let mut bytes = serde_json::to_vec(&Middle {
+        event_type: &e.event_type,
+        schema: e.schema,
+        payload: &e.payload,
+        actor: &e.actor,
+        occurred_at: e
+            .occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        recorded_at: recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        policy_version: e.policy_version,
+        correlation_id: &e.correlation_id,
+        causation_id: &e.causation_id,
+        idempotency_key,
+    })
+    .expect("events serialize");
+    bytes.pop();
+    bytes.remove(0);
+    bytes
+}
+
+/// `{...}` → `{...,"hash":"<hash>"}`.
+fn with_hash(mut canonical: Vec<u8>, hash: &str) -> Vec<u8> {
+    debug_assert_eq!(canonical.last(), Some(&b'}'));
+    canonical.pop();
+    canonical.reserve(hash.len() + 11);
+    canonical.extend_from_slice(b",\"hash\":\"");
+    canonical.extend_from_slice(hash.as_bytes());
+    canonical.extend_from_slice(b"\"}");
+    canonical
 }
 
 /// The result of a commit.
@@ -177,4 +262,51 @@ pub struct VerifyReport {
     /// `prev_hash` does not match; `None` when the chain is intact.
     pub first_broken: Option<u64>,
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bytes_decode_as_the_event_and_carry_the_hash_of_the_canonical_bytes() {
+        let mut e = RecordedEvent {
+            position: 7,
+            stream: "unit-A1".into(),
+            version: 2,
+            event_type: "HandoverSigned".into(),
+            schema: 1,
+            payload: serde_json::json!({"z": [1, 2.5, "\u{00e9}\"q\n"], "a": {"y": null, "b": true}}),
+            actor: EventActor {
+                person_id: "wang.as".into(),
+                role: "after_sales".into(),
+            },
+            occurred_at: "2026-03-02T09:00:00.123456789Z".parse().unwrap(),
+            recorded_at: "2026-03-02T09:00:01Z".parse().unwrap(),
+            policy_version: 2,
+            correlation_id: Some("c-1".into()),
+            causation_id: None,
+            idempotency_key: Some("k".into()),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        let new = NewEvent {
+            event_type: e.event_type.clone(),
+            schema: e.schema,
+            payload: e.payload.clone(),
+            actor: e.actor.clone(),
+            occurred_at: e.occurred_at,
+            policy_version: e.policy_version,
+            correlation_id: e.correlation_id.clone(),
+            causation_id: e.causation_id.clone(),
+        };
+        let middle = prerender(&new, e.recorded_at, &e.idempotency_key);
+        let bytes = e.seal_prerendered(&middle);
+
+        assert_eq!(e.hash, e.compute_hash());
+        let decoded: RecordedEvent = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(decoded, e);
+        // The joined pieces are exactly the canonical bytes plus the hash.
+        assert_eq!(e.stored_bytes(), bytes);
+    }
 }

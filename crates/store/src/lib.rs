@@ -3,6 +3,7 @@
 //! Architecture invariant: this is the only crate that knows sled. Everything above it talks to
 //! the [`EventStore`] trait, so a PostgreSQL backend can serve deployments that outgrow one machine.
 
+mod checkpoint_files;
 #[path = "suite.rs"]
 pub mod conformance;
 mod envelope;

@@ -17,7 +17,12 @@ use crate::{
     VerifyReport, GENESIS_HASH,
 };
 
-const FORMAT_VERSION: u64 = 2;
+/// 3: a stream's version is its last index key (2 also kept a stream-head record, which 3
+/// neither writes nor reads; a format-2 log is upgraded in place by stamping it 3, so a
+/// binary that still reads those records refuses it instead of trusting stale ones).
+const FORMAT_VERSION: u64 = 3;
+/// The oldest format this binary opens.
+const OLDEST_FORMAT: u64 = 2;
 const HEAD_POSITION: &[u8] = b"head_position";
 const HEAD_HASH: &[u8] = b"head_hash";
 const FORMAT: &[u8] = b"format_version";
@@ -30,6 +35,9 @@ pub struct SledStoreConfig {
     pub max_batch: usize,
     /// Commits waiting for the writer before `append` answers `Unavailable` (backpressure).
     pub queue_capacity: usize,
+    /// Longest a commit waits for others to share its flush (group commit). A group goes to
+    /// disk before that once it is as large as the last one, so a lone caller never waits.
+    pub gather_wait: Duration,
     /// A throwaway log removed when dropped (benchmarks, tests).
     pub temporary: bool,
     /// Bytes of sled's page cache. sled's default (1 GiB) made resident memory grow with
@@ -46,6 +54,7 @@ impl SledStoreConfig {
             path: path.into(),
             max_batch: 256,
             queue_capacity: 10_000,
+            gather_wait: Duration::from_micros(500),
             temporary: false,
             check_tail: true,
             cache_capacity: 64 * 1024 * 1024,
@@ -55,8 +64,17 @@ impl SledStoreConfig {
 
 type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
 
+/// A commit on its way to the writer, its events already rendered by the caller (all but
+/// position, version and the previous hash): that work is spread over the callers' threads
+/// instead of the one writer's.
+struct Queued {
+    commit: Commit,
+    payloads: Vec<Vec<u8>>,
+    reply: Reply,
+}
+
 enum Msg {
-    Append(Box<Commit>, Reply),
+    Append(Box<Queued>),
     Import(
         Vec<RecordedEvent>,
         oneshot::Sender<Result<Head, StoreError>>,
@@ -70,15 +88,16 @@ enum Msg {
 #[derive(Clone)]
 struct Trees {
     db: sled::Db,
-    /// `e`‖position → envelope; `s`‖stream‖0‖version → position; `h`‖stream → version;
-    /// `i`‖key → idempotency record; `m`‖name → head position, head hash, format.
+    /// `e`‖position → envelope; `s`‖stream‖0‖version → position; `i`‖key → idempotency
+    /// record; `m`‖name → head position, head hash, format. (Format 2 also kept `h`‖stream →
+    /// version; format 3 reads a stream's version from its last `s` key, one random write per
+    /// event fewer: see docs/performance.md. Old `h` records are left unread.)
     log: Tree,
     checkpoints: Tree,
 }
 
 const EVENT: u8 = b'e';
 const STREAM: u8 = b's';
-const STREAM_HEAD: u8 = b'h';
 const IDEM: u8 = b'i';
 const META: u8 = b'm';
 
@@ -106,7 +125,9 @@ struct IdemRecord {
 #[derive(Clone)]
 pub struct SledStore {
     trees: Trees,
+    checkpoints: Arc<crate::checkpoint_files::CheckpointFiles>,
     faults: Arc<std::sync::atomic::AtomicU32>,
+    stats: Arc<WriterStats>,
     tx: mpsc::Sender<Msg>,
     head_rx: watch::Receiver<u64>,
     _writer: Arc<WriterGuard>,
@@ -223,12 +244,16 @@ impl Trees {
     }
 
     fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        match self
+        let last = self
             .log
-            .get(prefixed(STREAM_HEAD, stream.as_bytes()))
-            .map_err(storage)?
-        {
-            Some(b) => Ok(Some(from_be(&b)?)),
+            .range(stream_key(stream, 0)..=stream_key(stream, u64::MAX))
+            .keys()
+            .next_back();
+        match last {
+            Some(k) => {
+                let k = k.map_err(storage)?;
+                Ok(Some(from_be(&k[k.len() - 8..])?))
+            }
             None => Ok(None),
         }
     }
@@ -285,14 +310,14 @@ impl SledStore {
             db: db.clone(),
         };
         match trees.log.get(prefixed(META, FORMAT)).map_err(storage)? {
-            Some(v) if from_be(&v)? != FORMAT_VERSION => {
+            Some(v) if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&from_be(&v)?) => {
                 return Err(storage(format!(
-                    "log format {} is not supported (expected {FORMAT_VERSION})",
+                    "log format {} is not supported (expected {OLDEST_FORMAT} to {FORMAT_VERSION})",
                     from_be(&v)?
                 )))
             }
-            Some(_) => {}
-            None => {
+            Some(v) if from_be(&v)? == FORMAT_VERSION => {}
+            _ => {
                 trees
                     .log
                     .insert(prefixed(META, FORMAT), &be(FORMAT_VERSION))
@@ -308,17 +333,25 @@ impl SledStore {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (head_tx, head_rx) = watch::channel(head.position);
         let faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let stats = Arc::new(WriterStats::default());
         let writer = Writer {
             trees: trees.clone(),
             faults: faults.clone(),
             head,
             max_batch: config.max_batch.max(1),
+            gather_wait: config.gather_wait,
             head_tx,
+            stats: stats.clone(),
+            versions: HashMap::new(),
         };
         tokio::spawn(writer.run(rx));
         Ok(SledStore {
+            checkpoints: Arc::new(crate::checkpoint_files::CheckpointFiles::new(
+                config.path.join("checkpoints"),
+            )),
             trees,
             faults,
+            stats,
             tx: tx.clone(),
             head_rx,
             _writer: Arc::new(WriterGuard { tx }),
@@ -339,22 +372,14 @@ impl SledStore {
         self.faults.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Flushes and commits since the store opened.
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        self.stats.snapshot()
+    }
+
     /// Bytes the log takes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.trees.db.size_on_disk().unwrap_or(0)
-    }
-
-    /// Names of the streams that start with `prefix`, in order.
-    pub fn stream_ids(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.trees
-            .log
-            .scan_prefix(prefixed(STREAM_HEAD, prefix.as_bytes()))
-            .keys()
-            .map(|k| {
-                k.map_err(storage)
-                    .and_then(|k| String::from_utf8(k[1..].to_vec()).map_err(storage))
-            })
-            .collect()
     }
 }
 
@@ -376,9 +401,20 @@ impl EventStore for SledStore {
     }
 
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
+        let key = commit.idempotency.as_ref().map(|i| i.key.clone());
+        let payloads = commit
+            .streams
+            .iter()
+            .flat_map(|s| &s.events)
+            .map(|e| crate::envelope::prerender(e, commit.recorded_at, &key))
+            .collect();
         let (reply, answer) = oneshot::channel();
         self.tx
-            .try_send(Msg::Append(Box::new(commit), reply))
+            .try_send(Msg::Append(Box::new(Queued {
+                commit,
+                payloads,
+                reply,
+            })))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
                     StoreError::Unavailable("write queue full".into())
@@ -448,16 +484,14 @@ impl EventStore for SledStore {
     }
 
     fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(checkpoint).map_err(storage)?;
-        self.trees
-            .checkpoints
-            .insert(name.as_bytes(), bytes)
-            .map_err(storage)?;
-        self.trees.checkpoints.flush().map_err(storage)?;
-        Ok(())
+        self.checkpoints.save(name, checkpoint)
     }
 
     fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
+        if let Some(cp) = self.checkpoints.load(name)? {
+            return Ok(Some(cp));
+        }
+        // Written by a version that kept checkpoints inside sled.
         match self
             .trees
             .checkpoints
@@ -541,93 +575,203 @@ struct Writer {
     faults: Arc<std::sync::atomic::AtomicU32>,
     head: Head,
     max_batch: usize,
+    /// How long a group waits for more commits before it goes to disk anyway.
+    gather_wait: Duration,
     head_tx: watch::Sender<u64>,
+    stats: Arc<WriterStats>,
+    /// Versions of streams written since start, as applied to sled: reading a stream's version
+    /// from sled is a reverse range scan, which cost a tenth of the writer's time (measured).
+    /// Bounded: emptied when it reaches `VERSION_CACHE`; emptied on any failure too, so it
+    /// never disagrees with the log.
+    versions: HashMap<String, u64>,
 }
+
+/// Most stream versions the writer keeps in memory (about 100 bytes each).
+const VERSION_CACHE: usize = 100_000;
 
 /// The fate of one commit within a batch.
 enum Outcome {
-    Accepted(Vec<RecordedEvent>, Option<(String, IdemRecord)>),
-    Duplicate { first: u64, last: u64 },
+    Accepted {
+        events: Vec<RecordedEvent>,
+        /// The bytes to store, one per event (taken when the batch is written).
+        encoded: Vec<Vec<u8>>,
+        idem: Option<(String, IdemRecord)>,
+    },
+    Duplicate {
+        first: u64,
+        last: u64,
+    },
     Rejected(StoreError),
 }
 
 impl Writer {
-    /// The writer loop, pipelined one batch deep: while batch N's flush is in flight, batch N+1
-    /// is planned and applied; N is acknowledged only when its own flush has returned.
+    /// The writer loop: group commit with a gather window, one flush in flight at a time.
+    ///
+    /// Commits that arrive while a flush is running wait for the next one. A group starts its
+    /// flush as soon as no flush is running and it holds as many commits as the last group did
+    /// (the callers just acknowledged are likely to come straight back), or `max_batch`, or when
+    /// `gather_wait` has passed since its first commit arrived. Without the wait, a closed loop
+    /// of W callers splits into two alternating groups of about W/2 and pays twice the flushes
+    /// (measured: docs/performance.md). A group complete while a flush runs is planned and
+    /// applied at once, so that work overlaps the I/O; it is acknowledged only after a flush
+    /// that started after it was applied has returned.
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        let mut inflight: Option<Staged> = None;
+        let mut pending: Vec<Queued> = Vec::new();
+        let mut staged: Vec<Staged> = Vec::new();
+        let mut flushing: Option<Flushing> = None;
+        // Commits in the last group that went to disk: the size the next group waits for.
+        let mut expected = 1usize;
+        // When the gathering group must go to disk, however small.
+        let mut deadline: Option<tokio::time::Instant> = None;
+        // An import or shutdown waits until everything received before it is settled.
+        let mut control: Option<Control> = None;
+        let mut open = true;
         loop {
-            let mut batch = Vec::new();
-            let mut import = None;
-            let mut stop = None;
-            if inflight.is_none() {
-                match rx.recv().await {
-                    None => return,
-                    Some(Msg::Append(c, r)) => batch.push((c, r)),
-                    Some(Msg::Import(events, r)) => import = Some((events, r)),
-                    Some(Msg::Shutdown(done)) => stop = Some(done),
+            let gathering = staged_commits(&staged) + pending.len();
+            let woke = if let Some(f) = flushing.as_mut() {
+                tokio::select! {
+                    biased;
+                    r = &mut f.handle => Woke::Flushed(r),
+                    m = rx.recv(), if open && control.is_none() => Woke::Msg(m),
                 }
-            }
-            while stop.is_none() && import.is_none() && batch.len() < self.max_batch {
-                match rx.try_recv() {
-                    Ok(Msg::Append(c, r)) => batch.push((c, r)),
-                    Ok(Msg::Import(events, r)) => import = Some((events, r)),
-                    Ok(Msg::Shutdown(done)) => stop = Some(done),
-                    Err(_) => break,
+            } else if gathering > 0 {
+                let until = deadline.unwrap_or_else(tokio::time::Instant::now);
+                tokio::select! {
+                    biased;
+                    m = rx.recv(), if open && control.is_none() => Woke::Msg(m),
+                    _ = tokio::time::sleep_until(until) => Woke::Deadline,
                 }
-            }
-            let staged = (!batch.is_empty()).then(|| self.stage(batch));
-            if let Some(previous) = inflight.take() {
-                self.settle(previous).await;
-            }
-            inflight = staged;
-            if import.is_none() && stop.is_none() {
-                continue;
-            }
-            // Imports and shutdown see everything before them settled.
-            if let Some(previous) = inflight.take() {
-                self.settle(previous).await;
-            }
-            if let Some((events, r)) = import {
-                let _ = r.send(self.import(events).await);
-            }
-            if let Some(done) = stop {
-                // Answer whatever is still queued, then stop: nothing is left half-done.
-                rx.close();
-                while let Ok(msg) = rx.try_recv() {
-                    match msg {
-                        Msg::Append(c, r) => self.write(vec![(c, r)]).await,
-                        Msg::Import(events, r) => {
-                            let _ = r.send(self.import(events).await);
-                        }
-                        Msg::Shutdown(d) => {
-                            let _ = d.send(());
-                        }
+            } else if let Some(c) = control.take() {
+                // Everything before the import or shutdown is settled.
+                match c {
+                    Control::Import(events, r) => {
+                        let _ = r.send(self.import(events).await);
+                        continue;
+                    }
+                    Control::Shutdown(done) => {
+                        let _ = self.trees.db.flush_async().await;
+                        // Release the database before answering, so the caller may reopen it.
+                        drop(self);
+                        let _ = done.send(());
+                        return;
                     }
                 }
-                let _ = self.trees.db.flush_async().await;
-                // Release the database before answering, so the caller may reopen it.
-                drop(self);
-                let _ = done.send(());
+            } else if open {
+                Woke::Msg(rx.recv().await)
+            } else {
                 return;
+            };
+            let mut deadline_passed = false;
+            match woke {
+                Woke::Flushed(result) => {
+                    let f = flushing.take().expect("a flush was running");
+                    let durable = match result {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    for s in f.groups {
+                        self.settle(s, durable.clone());
+                    }
+                }
+                Woke::Msg(Some(msg)) => {
+                    Self::receive(msg, &mut pending, &mut control);
+                    while open && control.is_none() && pending.len() < self.max_batch {
+                        match rx.try_recv() {
+                            Ok(msg) => Self::receive(msg, &mut pending, &mut control),
+                            Err(_) => break,
+                        }
+                    }
+                    if !pending.is_empty() && deadline.is_none() {
+                        deadline = Some(tokio::time::Instant::now() + self.gather_wait);
+                    }
+                }
+                Woke::Msg(None) => open = false,
+                Woke::Deadline => deadline_passed = true,
+            }
+            if control.is_some() && open {
+                // Answer whatever was queued before the shutdown, then take nothing more.
+                if matches!(control, Some(Control::Shutdown(_))) {
+                    rx.close();
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            Msg::Append(q) => pending.push(*q),
+                            Msg::Import(_, r) => {
+                                let _ = r.send(Err(StoreError::Unavailable(
+                                    "the writer is stopping".into(),
+                                )));
+                            }
+                            Msg::Shutdown(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                    open = false;
+                }
+            }
+            let gathering = staged_commits(&staged) + pending.len();
+            let complete = gathering >= expected.min(self.max_batch)
+                || deadline_passed
+                || control.is_some()
+                || !open;
+            if flushing.is_none() && gathering > 0 && complete {
+                if !pending.is_empty() {
+                    staged.push(self.stage(std::mem::take(&mut pending)));
+                }
+                let groups = std::mem::take(&mut staged);
+                expected = staged_commits(&groups).max(1);
+                deadline = None;
+                if groups.iter().any(|s| s.wrote) {
+                    let db = self.trees.db.clone();
+                    self.stats.record_flush();
+                    flushing = Some(Flushing {
+                        handle: tokio::spawn(async move { db.flush_async().await }),
+                        groups,
+                    });
+                } else {
+                    for s in groups {
+                        self.settle(s, Ok(()));
+                    }
+                }
+            } else if flushing.is_some() && pending.len() >= expected.min(self.max_batch) {
+                // The next group is complete while the disk is busy: do its CPU work now.
+                staged.push(self.stage(std::mem::take(&mut pending)));
             }
         }
     }
 
-    fn plan(&self, batch: &[(Box<Commit>, Reply)]) -> (Vec<Outcome>, Head) {
+    /// Sorts one message: appends wait in `pending`; an import or a shutdown stops the intake
+    /// until everything before it is settled.
+    fn receive(msg: Msg, pending: &mut Vec<Queued>, control: &mut Option<Control>) {
+        match msg {
+            Msg::Append(q) => pending.push(*q),
+            Msg::Import(events, r) => *control = Some(Control::Import(events, r)),
+            Msg::Shutdown(done) => *control = Some(Control::Shutdown(done)),
+        }
+    }
+
+    fn plan(&self, batch: Vec<Queued>) -> (Vec<Outcome>, Vec<Reply>, Head) {
         let mut head = self.head.clone();
         let mut versions: HashMap<String, u64> = HashMap::new();
         let mut keys: HashMap<String, IdemRecord> = HashMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (commit, _) in batch {
-            outcomes.push(self.plan_one(commit, &mut head, &mut versions, &mut keys));
+        let mut replies = Vec::with_capacity(batch.len());
+        for q in batch {
+            let Queued {
+                commit,
+                payloads,
+                reply,
+            } = q;
+            outcomes.push(self.plan_one(commit, payloads, &mut head, &mut versions, &mut keys));
+            replies.push(reply);
         }
-        (outcomes, head)
+        (outcomes, replies, head)
     }
 
     fn plan_one(
         &self,
-        commit: &Commit,
+        commit: Commit,
+        payloads: Vec<Vec<u8>>,
         head: &mut Head,
         versions: &mut HashMap<String, u64>,
         keys: &mut HashMap<String, IdemRecord>,
@@ -664,9 +808,12 @@ impl Writer {
                 Some(v) => *v,
                 None => match versions.get(&s.stream) {
                     Some(v) => *v,
-                    None => match self.trees.stream_version(&s.stream) {
-                        Ok(v) => v.unwrap_or(0),
-                        Err(e) => return Outcome::Rejected(e),
+                    None => match self.versions.get(&s.stream) {
+                        Some(v) => *v,
+                        None => match self.trees.stream_version(&s.stream) {
+                            Ok(v) => v.unwrap_or(0),
+                            Err(e) => return Outcome::Rejected(e),
+                        },
                     },
                 },
             };
@@ -685,38 +832,46 @@ impl Writer {
             start.entry(&s.stream).or_insert(current);
             local.insert(&s.stream, current + s.events.len() as u64);
         }
+        for (stream, v) in local {
+            versions.insert(stream.to_string(), v);
+        }
+        let mut stream_versions: HashMap<String, u64> =
+            start.into_iter().map(|(s, v)| (s.to_string(), v)).collect();
         let first = head.position + 1;
-        let mut events = Vec::new();
-        let mut stream_versions = start;
-        for s in &commit.streams {
-            for e in &s.events {
-                let version = stream_versions.entry(&s.stream).or_insert(0);
+        let mut events = Vec::with_capacity(payloads.len());
+        let mut encoded = Vec::with_capacity(payloads.len());
+        let mut payloads = payloads.into_iter();
+        let idempotency_key = commit.idempotency.as_ref().map(|i| i.key.clone());
+        for s in commit.streams {
+            for e in s.events {
+                let version = stream_versions.entry(s.stream.clone()).or_insert(0);
                 *version += 1;
                 head.position += 1;
                 let mut rec = RecordedEvent {
                     position: head.position,
                     stream: s.stream.clone(),
                     version: *version,
-                    event_type: e.event_type.clone(),
+                    event_type: e.event_type,
                     schema: e.schema,
-                    payload: e.payload.clone(),
-                    actor: e.actor.clone(),
+                    payload: e.payload,
+                    actor: e.actor,
                     occurred_at: e.occurred_at,
                     recorded_at: commit.recorded_at,
                     policy_version: e.policy_version,
-                    correlation_id: e.correlation_id.clone(),
-                    causation_id: e.causation_id.clone(),
-                    idempotency_key: commit.idempotency.as_ref().map(|i| i.key.clone()),
-                    prev_hash: head.hash.clone(),
+                    correlation_id: e.correlation_id,
+                    causation_id: e.causation_id,
+                    idempotency_key: idempotency_key.clone(),
+                    prev_hash: std::mem::take(&mut head.hash),
                     hash: String::new(),
                 };
-                rec.hash = rec.compute_hash();
+                let bytes = match payloads.next() {
+                    Some(middle) => rec.seal_prerendered(&middle),
+                    None => return Outcome::Rejected(storage("a payload went missing")),
+                };
                 head.hash = rec.hash.clone();
                 events.push(rec);
+                encoded.push(bytes);
             }
-        }
-        for (stream, v) in local {
-            versions.insert(stream.to_string(), v);
         }
         let idem = commit.idempotency.as_ref().map(|i| {
             let rec = IdemRecord {
@@ -727,12 +882,16 @@ impl Writer {
             keys.insert(i.key.clone(), rec.clone());
             (i.key.clone(), rec)
         });
-        Outcome::Accepted(events, idem)
+        Outcome::Accepted {
+            events,
+            encoded,
+            idem,
+        }
     }
 
     fn persist(
         &self,
-        outcomes: &[Outcome],
+        outcomes: &mut [Outcome],
         extra_keys: &[(String, IdemRecord)],
         head: &Head,
     ) -> Result<(), StoreError> {
@@ -744,46 +903,30 @@ impl Writer {
         {
             return Err(storage("injected I/O error"));
         }
-        let t = &self.trees;
-        let encoded: Vec<(u64, Vec<u8>)> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Accepted(events, _) => Some(events),
-                _ => None,
-            })
-            .flatten()
-            .map(|e| serde_json::to_vec(e).map(|b| (e.position, b)))
-            .collect::<Result<_, _>>()
-            .map_err(storage)?;
-        let idems: Vec<(String, Vec<u8>)> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Outcome::Accepted(_, Some((k, r))) => Some((k, r)),
-                _ => None,
-            })
-            .chain(extra_keys.iter().map(|(k, r)| (k, r)))
-            .map(|(k, r)| serde_json::to_vec(r).map(|b| (k.clone(), b)))
-            .collect::<Result<_, _>>()
-            .map_err(storage)?;
         let mut batch = sled::Batch::default();
-        for (position, bytes) in encoded {
-            batch.insert(event_key(position), bytes);
-        }
-        for o in outcomes {
-            if let Outcome::Accepted(evs, _) = o {
-                for e in evs {
+        let mut idems: Vec<&(String, IdemRecord)> = extra_keys.iter().collect();
+        for o in outcomes.iter_mut() {
+            if let Outcome::Accepted {
+                events,
+                encoded,
+                idem,
+            } = o
+            {
+                for (e, bytes) in events.iter().zip(std::mem::take(encoded)) {
+                    batch.insert(event_key(e.position), bytes);
                     batch.insert(stream_key(&e.stream, e.version), &be(e.position));
-                    batch.insert(prefixed(STREAM_HEAD, e.stream.as_bytes()), &be(e.version));
                 }
+                idems.extend(idem.as_ref());
             }
         }
-        for (k, v) in idems {
+        for (k, r) in idems {
+            let v = serde_json::to_vec(r).map_err(storage)?;
             batch.insert(prefixed(IDEM, k.as_bytes()), v);
         }
         batch.insert(prefixed(META, HEAD_POSITION), &be(head.position));
         batch.insert(prefixed(META, HEAD_HASH), head.hash.as_bytes());
         // One tree, one batch: atomic, and far cheaper than a multi-tree transaction.
-        t.log.apply_batch(batch).map_err(storage)
+        self.trees.log.apply_batch(batch).map_err(storage)
     }
 
     /// Checks that `events` continue this log's chain exactly, then writes them in one
@@ -838,8 +981,14 @@ impl Writer {
         if events.is_empty() {
             return Ok(head);
         }
-        let outcome = [Outcome::Accepted(events, None)];
-        let persisted = self.persist(&outcome, &keys, &head);
+        let encoded = events.iter().map(RecordedEvent::stored_bytes).collect();
+        let mut outcome = [Outcome::Accepted {
+            events,
+            encoded,
+            idem: None,
+        }];
+        let persisted = self.persist(&mut outcome, &keys, &head);
+        self.versions.clear();
         match persisted {
             Ok(()) => {
                 self.trees.db.flush_async().await.map_err(storage)?;
@@ -856,49 +1005,59 @@ impl Writer {
         }
     }
 
-    /// Plans and applies a batch (not yet durable) and starts its flush. The head moves on at
-    /// once so the next batch chains onto this one.
-    fn stage(&mut self, batch: Vec<(Box<Commit>, Reply)>) -> Staged {
-        let (outcomes, new_head) = self.plan(&batch);
-        let wrote = outcomes.iter().any(|o| matches!(o, Outcome::Accepted(..)));
-        let mut flush = None;
+    /// Plans and applies a batch (not yet durable). The head moves on at once so the next batch
+    /// chains onto this one.
+    fn stage(&mut self, batch: Vec<Queued>) -> Staged {
+        let (mut outcomes, replies, new_head) = self.plan(batch);
+        let wrote = outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Accepted { .. }));
         let mut applied = Ok(());
         if wrote {
-            applied = self.persist(&outcomes, &[], &new_head);
+            applied = self.persist(&mut outcomes, &[], &new_head);
             if applied.is_ok() {
                 self.head = new_head.clone();
-                let db = self.trees.db.clone();
-                flush = Some(tokio::spawn(async move { db.flush_async().await }));
+                self.remember_versions(&outcomes);
+            } else {
+                self.versions.clear();
             }
         }
+        self.stats.record_group(replies.len());
         Staged {
-            batch,
+            replies,
             outcomes,
             head: new_head,
+            wrote: wrote && applied.is_ok(),
             applied,
-            flush,
         }
     }
 
-    /// Waits for a staged batch's flush, then answers its callers: nothing is acknowledged
-    /// before it is durable.
-    async fn settle(&mut self, staged: Staged) {
+    fn remember_versions(&mut self, outcomes: &[Outcome]) {
+        for o in outcomes {
+            if let Outcome::Accepted { events, .. } = o {
+                for e in events {
+                    if self.versions.len() >= VERSION_CACHE
+                        && !self.versions.contains_key(&e.stream)
+                    {
+                        self.versions.clear();
+                    }
+                    self.versions.insert(e.stream.clone(), e.version);
+                }
+            }
+        }
+    }
+
+    /// Answers a staged batch's callers once the flush that covers it has returned (`durable`):
+    /// nothing is acknowledged before it is on disk.
+    fn settle(&mut self, staged: Staged, durable: Result<(), String>) {
         let Staged {
-            batch,
+            replies,
             outcomes,
             head,
             applied,
-            flush,
+            ..
         } = staged;
-        let durable = match (applied, flush) {
-            (Err(e), _) => Err(e),
-            (Ok(()), None) => Ok(()),
-            (Ok(()), Some(f)) => match f.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(storage(e)),
-                Err(e) => Err(storage(e)),
-            },
-        };
+        let durable = applied.map_err(|e| e.to_string()).and(durable);
         match &durable {
             Ok(()) => {
                 if head.position > *self.head_tx.borrow() && head.position <= self.head.position {
@@ -908,16 +1067,17 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "append batch failed; nothing acknowledged");
                 // What the log holds is the truth again.
+                self.versions.clear();
                 if let Ok(h) = self.trees.head() {
                     self.head = h;
                 }
             }
         }
-        for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match (&durable, outcome) {
                 (_, Outcome::Rejected(e)) => Err(e),
-                (Err(e), _) => Err(StoreError::Storage(e.to_string())),
-                (Ok(()), Outcome::Accepted(events, _)) => {
+                (Err(e), _) => Err(StoreError::Storage(e.clone())),
+                (Ok(()), Outcome::Accepted { events, .. }) => {
                     let last_position = events.last().map(|e| e.position).unwrap_or(0);
                     Ok(AppendResult {
                         events,
@@ -936,22 +1096,68 @@ impl Writer {
             let _ = reply.send(answer);
         }
     }
-
-    /// Stages and settles one batch, unpipelined.
-    async fn write(&mut self, batch: Vec<(Box<Commit>, Reply)>) {
-        if batch.is_empty() {
-            return;
-        }
-        let staged = self.stage(batch);
-        self.settle(staged).await;
-    }
 }
 
-/// A batch applied to sled whose flush may still be running.
+/// A batch applied to sled, not yet known to be durable.
 struct Staged {
-    batch: Vec<(Box<Commit>, Reply)>,
+    replies: Vec<Reply>,
     outcomes: Vec<Outcome>,
     head: Head,
     applied: Result<(), StoreError>,
-    flush: Option<tokio::task::JoinHandle<sled::Result<usize>>>,
+    /// Whether it wrote anything, so needs a flush.
+    wrote: bool,
+}
+
+fn staged_commits(staged: &[Staged]) -> usize {
+    staged.iter().map(|s| s.replies.len()).sum()
+}
+
+/// The flush in flight and the batches it makes durable.
+struct Flushing {
+    handle: tokio::task::JoinHandle<sled::Result<usize>>,
+    groups: Vec<Staged>,
+}
+
+/// What woke the writer.
+enum Woke {
+    Flushed(Result<sled::Result<usize>, tokio::task::JoinError>),
+    Msg(Option<Msg>),
+    Deadline,
+}
+
+/// An import or a shutdown, waiting for everything received before it.
+enum Control {
+    Import(
+        Vec<RecordedEvent>,
+        oneshot::Sender<Result<Head, StoreError>>,
+    ),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Group-commit figures since the store opened: commits answered per flush is what decides
+/// durable throughput (`/metrics`, and the append benchmark).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    groups: std::sync::atomic::AtomicU64,
+    commits: std::sync::atomic::AtomicU64,
+    flushes: std::sync::atomic::AtomicU64,
+}
+
+impl WriterStats {
+    fn record_group(&self, commits: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.groups.fetch_add(1, Relaxed);
+        self.commits.fetch_add(commits as u64, Relaxed);
+    }
+
+    fn record_flush(&self) {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// (flushes, commits) so far.
+    pub fn snapshot(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.flushes.load(Relaxed), self.commits.load(Relaxed))
+    }
 }

@@ -21,7 +21,7 @@ use crate::AppState;
 
 fn load_plan(state: &AppState, plan_id: &str) -> Result<(PlanState, u64), ApiError> {
     let (events, version) = load::<PlanEvent>(state, &streams::plan(plan_id))?;
-    Ok((PlanState::from_events(plan_id, &events), version))
+    Ok((PlanState::from_events(plan_id, events.iter()), version))
 }
 
 /// Every listed serial is an id: checked before the command, so a malformed body is refused

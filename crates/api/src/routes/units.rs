@@ -17,7 +17,7 @@ use crate::AppState;
 /// Loads a unit's state and version. Unknown units exist only for the commands that create them.
 pub fn load_unit(state: &AppState, serial: &str) -> Result<(UnitState, u64), ApiError> {
     let (events, version) = load::<UnitEvent>(state, &streams::unit(serial))?;
-    Ok((UnitState::from_events(serial, &events), version))
+    Ok((UnitState::from_events(serial, events.iter()), version))
 }
 
 fn known_unit(state: &AppState, serial: &str) -> Result<(UnitState, u64), ApiError> {
@@ -158,7 +158,7 @@ pub async fn initiate_handover(
                 (Some(plan_id), Role::Repair) => {
                     check_id("plan_id", plan_id)?;
                     let (events, _) = load::<PlanEvent>(state, &streams::plan(plan_id))?;
-                    let plan = PlanState::from_events(plan_id, &events);
+                    let plan = PlanState::from_events(plan_id, events.iter());
                     if plan.status == PlanStatus::None {
                         return Err(ApiError::PlanNotFound(plan_id.clone()));
                     }
