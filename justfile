@@ -40,8 +40,19 @@ proptest:
 soak:
     cargo test --release -p repairledger --test soak -- --ignored --nocapture
 
-# Benchmarks, each against its baseline in the same run (see docs/performance.md).
+# Benchmarks, each against its baseline in the same run (see docs/performance.md): durable
+# appends against raw sled and PostgreSQL (criterion), rebuild against deserialize-only
+# (criterion), HTTP commands and reads against hello world (wrk), the scale curve to 10^6.
 bench:
     bash bench/pg.sh
     cargo bench -p repairledger-projections --bench rebuild
     bash bench/http.sh
+    cargo bench -p repairledger-projections --bench scale
+
+# The scale curve to 10^7 events (about 15 minutes, 15 GB of disk, 10 GB of memory).
+bench-scale-full:
+    SCALE_MAX=10000000 cargo bench -p repairledger-projections --bench scale
+
+# A flamegraph of the server under durable commands (perf + inferno).
+profile:
+    bash bench/profile.sh
