@@ -11,6 +11,10 @@
 //!   optimistic-concurrency append (unique (stream, version), one durable transaction per
 //!   command), what a team would otherwise pick. `bench/pg.sh` installs and starts PostgreSQL.
 //!
+//! - `pg_store` / `pg_store_2nodes` (with `PG_URL`): this engine's own PostgreSQL backend
+//!   (`PgStore`, the backend of several API nodes), with the writers on one node or split over
+//!   two stores on one database (two API nodes).
+//!
 //! `cargo bench -p repairledger-store --bench append` (BENCH_EVENTS sets events per case;
 //! criterion's own arguments filter cases, e.g. `-- store/64`). Criterion measures every case;
 //! the table at the end divides their medians.
@@ -25,8 +29,8 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 
 use chrono::Utc;
 use repairledger_store::{
-    Commit, EventActor, EventStore, ExpectedVersion, NewEvent, SledStore, SledStoreConfig,
-    StreamAppend,
+    Commit, EventActor, EventStore, ExpectedVersion, NewEvent, PgStore, PgStoreConfig, SledStore,
+    SledStoreConfig, StreamAppend,
 };
 use serde_json::json;
 
@@ -91,6 +95,41 @@ async fn store_case(writers: u64, events: u64) -> Duration {
     assert_eq!(store.head().unwrap().position, per * writers);
     let (flushes, commits) = store.group_commit_stats();
     BATCHES.lock().unwrap().push((writers, flushes, commits));
+    took
+}
+
+static PG_SCHEMAS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// `writers` writers on `nodes` PgStores sharing one fresh schema (one log).
+async fn pg_store_case(url: &str, nodes: u64, writers: u64, events: u64) -> Duration {
+    let schema = format!(
+        "bench_{}_{}",
+        std::process::id(),
+        PG_SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let stores: Vec<Arc<PgStore>> = (0..nodes)
+        .map(|_| Arc::new(PgStore::open(PgStoreConfig::new(url).schema(schema.clone())).unwrap()))
+        .collect();
+    let per = events / writers;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = stores[(w % nodes) as usize].clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    store
+                        .append(commit(format!("unit-W{w}-{}", i % 50), i))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = start.elapsed();
+    assert_eq!(stores[0].head().unwrap().position, per * writers);
     took
 }
 
@@ -235,6 +274,19 @@ fn benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, pg: Option<&str>) {
                         .sum()
                 })
             });
+            for (name, nodes) in [("pg_store", 1), ("pg_store_2nodes", 2)] {
+                if nodes > w {
+                    continue;
+                }
+                g.bench_with_input(BenchmarkId::new(name, w), &w, |b, &w| {
+                    ratios::ran(GROUP, name, &w.to_string());
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| rt.block_on(pg_store_case(url, nodes, w, events)))
+                            .sum()
+                    })
+                });
+            }
         }
     }
     g.throughput(Throughput::Elements(FLUSH_EACH_EVENTS));
@@ -291,6 +343,31 @@ fn table(pg: bool) {
             ratios::show(peer),
             ratios::ratio(store, peer)
         );
+    }
+    if pg {
+        println!();
+        println!("the PostgreSQL backend (PgStore) against the plain PostgreSQL peer and sled, same run (events/s)");
+        println!(
+            "{:>7} {:>10} {:>9} {:>12} {:>9} {:>10} {:>10}",
+            "writers", "pg 1 node", "/peer", "pg 2 nodes", "/peer", "peer", "sled/pg"
+        );
+        for w in WRITERS {
+            let p = w.to_string();
+            let one = ratios::rate(GROUP, "pg_store", &p, events);
+            let two = ratios::rate(GROUP, "pg_store_2nodes", &p, events);
+            let peer = ratios::rate(GROUP, "postgres", &p, events);
+            let sled = ratios::rate(GROUP, "store", &p, events);
+            println!(
+                "{:>7} {:>10} {:>9} {:>12} {:>9} {:>10} {:>10}",
+                w,
+                ratios::show(one),
+                ratios::ratio(one, peer),
+                ratios::show(two),
+                ratios::ratio(two, peer),
+                ratios::show(peer),
+                ratios::ratio(sled, one)
+            );
+        }
     }
     for w in WRITERS {
         let (flushes, commits) = batches

@@ -1,16 +1,20 @@
 //! The append-only event log.
 //!
-//! Architecture invariant: this is the only crate that knows sled. Everything above it talks to
-//! the [`EventStore`] trait, so a PostgreSQL backend can serve deployments that outgrow one machine.
+//! Architecture invariant: this is the only crate that knows sled or PostgreSQL. Everything above
+//! it talks to the [`EventStore`] trait: sled for one node, PostgreSQL ([`PgStore`]) for several
+//! API nodes sharing one database.
 
 mod checkpoint_files;
 #[path = "suite.rs"]
 pub mod conformance;
 mod envelope;
 pub mod export;
+mod pg;
+mod plan;
 mod sled_log;
 
 pub use envelope::*;
+pub use pg::{PgStore, PgStoreConfig};
 pub use sled_log::{SledStore, SledStoreConfig};
 
 use async_trait::async_trait;

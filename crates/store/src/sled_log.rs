@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use sled::Tree;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::plan::{IdemRecord, Known, Outcome, Queued, Reply};
 use crate::{
-    AppendResult, Checkpoint, Commit, EventStore, ExpectedVersion, Head, RecordedEvent, StoreError,
-    VerifyReport, GENESIS_HASH,
+    AppendResult, Checkpoint, Commit, EventStore, Head, RecordedEvent, StoreError, VerifyReport,
+    GENESIS_HASH,
 };
 
 /// 3: a stream's version is its last index key (2 also kept a stream-head record, which 3
@@ -62,17 +62,6 @@ impl SledStoreConfig {
     }
 }
 
-type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
-
-/// A commit on its way to the writer, its events already rendered by the caller (all but
-/// position, version and the previous hash): that work is spread over the callers' threads
-/// instead of the one writer's.
-struct Queued {
-    commit: Commit,
-    payloads: Vec<Vec<u8>>,
-    reply: Reply,
-}
-
 enum Msg {
     Append(Box<Queued>),
     Import(
@@ -111,14 +100,6 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 /// The key of the event at `position`.
 pub(crate) fn event_key(position: u64) -> Vec<u8> {
     prefixed(EVENT, &be(position))
-}
-
-/// What an idempotency key points at: the fingerprint of its request and the commit's positions.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IdemRecord {
-    fingerprint: String,
-    first: u64,
-    last: u64,
 }
 
 /// A handle on the log; cheap to clone.
@@ -401,31 +382,7 @@ impl EventStore for SledStore {
     }
 
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
-        let key = commit.idempotency.as_ref().map(|i| i.key.clone());
-        let payloads = commit
-            .streams
-            .iter()
-            .flat_map(|s| &s.events)
-            .map(|e| crate::envelope::prerender(e, commit.recorded_at, &key))
-            .collect();
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Msg::Append(Box::new(Queued {
-                commit,
-                payloads,
-                reply,
-            })))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    StoreError::Unavailable("write queue full".into())
-                }
-                mpsc::error::TrySendError::Closed(_) => {
-                    StoreError::Unavailable("the writer has stopped".into())
-                }
-            })?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer stopped before answering".into()))?
+        crate::plan::submit(&self.tx, commit, Msg::Append).await
     }
 
     fn read_stream(
@@ -504,63 +461,15 @@ impl EventStore for SledStore {
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let head = self.trees.head()?;
-        let mut expected_prev = GENESIS_HASH.to_string();
-        let mut checked = 0;
-        let broken = |position: u64, reason: String, checked: u64| VerifyReport {
-            events_checked: checked,
-            head: head.clone(),
-            first_broken: Some(position),
-            reason: Some(reason),
-        };
+        let mut chain = crate::plan::ChainCheck::new(self.trees.head()?);
         for kv in self.trees.log.scan_prefix([EVENT]) {
             let (k, v) = kv.map_err(storage)?;
             let position = from_be(&k[1..])?;
-            let expected_position = checked + 1;
-            if position != expected_position {
-                return Ok(broken(
-                    expected_position,
-                    format!("gap: next record is {position}"),
-                    checked,
-                ));
+            if !chain.next(position, self.trees.decode(position, &v)) {
+                break;
             }
-            let e = match self.trees.decode(position, &v) {
-                Ok(e) => e,
-                Err(err) => return Ok(broken(position, err.to_string(), checked)),
-            };
-            if e.prev_hash != expected_prev {
-                return Ok(broken(
-                    position,
-                    "prev_hash does not link to the previous event".into(),
-                    checked,
-                ));
-            }
-            if e.compute_hash() != e.hash {
-                return Ok(broken(
-                    position,
-                    "hash does not match the record's content".into(),
-                    checked,
-                ));
-            }
-            expected_prev = e.hash;
-            checked += 1;
         }
-        if checked != head.position || expected_prev != head.hash {
-            return Ok(broken(
-                checked.max(head.position),
-                format!(
-                    "the head says position {}, the chain ends at {checked}",
-                    head.position
-                ),
-                checked,
-            ));
-        }
-        Ok(VerifyReport {
-            events_checked: checked,
-            head,
-            first_broken: None,
-            reason: None,
-        })
+        Ok(chain.report())
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
@@ -588,21 +497,6 @@ struct Writer {
 
 /// Most stream versions the writer keeps in memory (about 100 bytes each).
 const VERSION_CACHE: usize = 100_000;
-
-/// The fate of one commit within a batch.
-enum Outcome {
-    Accepted {
-        events: Vec<RecordedEvent>,
-        /// The bytes to store, one per event (taken when the batch is written).
-        encoded: Vec<Vec<u8>>,
-        idem: Option<(String, IdemRecord)>,
-    },
-    Duplicate {
-        first: u64,
-        last: u64,
-    },
-    Rejected(StoreError),
-}
 
 impl Writer {
     /// The writer loop: group commit with a gather window, one flush in flight at a time.
@@ -750,145 +644,6 @@ impl Writer {
         }
     }
 
-    fn plan(&self, batch: Vec<Queued>) -> (Vec<Outcome>, Vec<Reply>, Head) {
-        let mut head = self.head.clone();
-        let mut versions: HashMap<String, u64> = HashMap::new();
-        let mut keys: HashMap<String, IdemRecord> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        for q in batch {
-            let Queued {
-                commit,
-                payloads,
-                reply,
-            } = q;
-            outcomes.push(self.plan_one(commit, payloads, &mut head, &mut versions, &mut keys));
-            replies.push(reply);
-        }
-        (outcomes, replies, head)
-    }
-
-    fn plan_one(
-        &self,
-        commit: Commit,
-        payloads: Vec<Vec<u8>>,
-        head: &mut Head,
-        versions: &mut HashMap<String, u64>,
-        keys: &mut HashMap<String, IdemRecord>,
-    ) -> Outcome {
-        // The idempotency key first: a retry of a commit that landed is not a conflict.
-        if let Some(idem) = &commit.idempotency {
-            let known = match keys.get(&idem.key).cloned() {
-                Some(r) => Some(r),
-                None => match self.trees.idem(&idem.key) {
-                    Ok(r) => r,
-                    Err(e) => return Outcome::Rejected(e),
-                },
-            };
-            if let Some(rec) = known {
-                return if rec.fingerprint == idem.fingerprint {
-                    Outcome::Duplicate {
-                        first: rec.first,
-                        last: rec.last,
-                    }
-                } else {
-                    Outcome::Rejected(StoreError::IdempotencyMismatch {
-                        key: idem.key.clone(),
-                    })
-                };
-            }
-        }
-        if commit.streams.is_empty() || commit.streams.iter().any(|s| s.events.is_empty()) {
-            return Outcome::Rejected(StoreError::EmptyCommit);
-        }
-        let mut local: HashMap<&str, u64> = HashMap::new();
-        let mut start: HashMap<&str, u64> = HashMap::new();
-        for s in &commit.streams {
-            let current = match local.get(s.stream.as_str()) {
-                Some(v) => *v,
-                None => match versions.get(&s.stream) {
-                    Some(v) => *v,
-                    None => match self.versions.get(&s.stream) {
-                        Some(v) => *v,
-                        None => match self.trees.stream_version(&s.stream) {
-                            Ok(v) => v.unwrap_or(0),
-                            Err(e) => return Outcome::Rejected(e),
-                        },
-                    },
-                },
-            };
-            let ok = match s.expected {
-                ExpectedVersion::Any => true,
-                ExpectedVersion::NoStream => current == 0,
-                ExpectedVersion::Exact(v) => current == v,
-            };
-            if !ok {
-                return Outcome::Rejected(StoreError::Conflict {
-                    stream: s.stream.clone(),
-                    expected: s.expected,
-                    actual: (current > 0).then_some(current),
-                });
-            }
-            start.entry(&s.stream).or_insert(current);
-            local.insert(&s.stream, current + s.events.len() as u64);
-        }
-        for (stream, v) in local {
-            versions.insert(stream.to_string(), v);
-        }
-        let mut stream_versions: HashMap<String, u64> =
-            start.into_iter().map(|(s, v)| (s.to_string(), v)).collect();
-        let first = head.position + 1;
-        let mut events = Vec::with_capacity(payloads.len());
-        let mut encoded = Vec::with_capacity(payloads.len());
-        let mut payloads = payloads.into_iter();
-        let idempotency_key = commit.idempotency.as_ref().map(|i| i.key.clone());
-        for s in commit.streams {
-            for e in s.events {
-                let version = stream_versions.entry(s.stream.clone()).or_insert(0);
-                *version += 1;
-                head.position += 1;
-                let mut rec = RecordedEvent {
-                    position: head.position,
-                    stream: s.stream.clone(),
-                    version: *version,
-                    event_type: e.event_type,
-                    schema: e.schema,
-                    payload: e.payload,
-                    actor: e.actor,
-                    occurred_at: e.occurred_at,
-                    recorded_at: commit.recorded_at,
-                    policy_version: e.policy_version,
-                    correlation_id: e.correlation_id,
-                    causation_id: e.causation_id,
-                    idempotency_key: idempotency_key.clone(),
-                    prev_hash: std::mem::take(&mut head.hash),
-                    hash: String::new(),
-                };
-                let bytes = match payloads.next() {
-                    Some(middle) => rec.seal_prerendered(&middle),
-                    None => return Outcome::Rejected(storage("a payload went missing")),
-                };
-                head.hash = rec.hash.clone();
-                events.push(rec);
-                encoded.push(bytes);
-            }
-        }
-        let idem = commit.idempotency.as_ref().map(|i| {
-            let rec = IdemRecord {
-                fingerprint: i.fingerprint.clone(),
-                first,
-                last: head.position,
-            };
-            keys.insert(i.key.clone(), rec.clone());
-            (i.key.clone(), rec)
-        });
-        Outcome::Accepted {
-            events,
-            encoded,
-            idem,
-        }
-    }
-
     fn persist(
         &self,
         outcomes: &mut [Outcome],
@@ -933,51 +688,7 @@ impl Writer {
     /// transaction and flushes. Idempotency keys come back with an unknowable fingerprint, so a
     /// retry after a restore is refused rather than applied twice.
     async fn import(&mut self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
-        let mut head = self.head.clone();
-        let mut versions: HashMap<String, u64> = HashMap::new();
-        let mut keys: Vec<(String, IdemRecord)> = Vec::new();
-        for e in &events {
-            let bad = |reason: String| StoreError::Corrupt {
-                position: e.position,
-                reason,
-            };
-            if e.position != head.position + 1 {
-                return Err(bad(format!("expected position {}", head.position + 1)));
-            }
-            if e.prev_hash != head.hash {
-                return Err(bad("prev_hash does not continue the chain".into()));
-            }
-            if e.compute_hash() != e.hash {
-                return Err(bad("hash does not match the record".into()));
-            }
-            let current = match versions.get(&e.stream) {
-                Some(v) => *v,
-                None => self.trees.stream_version(&e.stream)?.unwrap_or(0),
-            };
-            if e.version != current + 1 {
-                return Err(bad(format!(
-                    "stream {} expected version {}",
-                    e.stream,
-                    current + 1
-                )));
-            }
-            versions.insert(e.stream.clone(), e.version);
-            if let Some(key) = &e.idempotency_key {
-                match keys.last_mut() {
-                    Some((k, r)) if k == key && r.last + 1 == e.position => r.last = e.position,
-                    _ => keys.push((
-                        key.clone(),
-                        IdemRecord {
-                            fingerprint: "imported".into(),
-                            first: e.position,
-                            last: e.position,
-                        },
-                    )),
-                }
-            }
-            head.position = e.position;
-            head.hash = e.hash.clone();
-        }
+        let (head, keys) = crate::plan::check_import(&self.head, &events, &self.known())?;
         if events.is_empty() {
             return Ok(head);
         }
@@ -1008,7 +719,7 @@ impl Writer {
     /// Plans and applies a batch (not yet durable). The head moves on at once so the next batch
     /// chains onto this one.
     fn stage(&mut self, batch: Vec<Queued>) -> Staged {
-        let (mut outcomes, replies, new_head) = self.plan(batch);
+        let (mut outcomes, replies, new_head) = crate::plan::plan(batch, &self.head, &self.known());
         let wrote = outcomes
             .iter()
             .any(|o| matches!(o, Outcome::Accepted { .. }));
@@ -1094,6 +805,30 @@ impl Writer {
                 }
             };
             let _ = reply.send(answer);
+        }
+    }
+}
+
+impl Writer {
+    fn known(&self) -> SledKnown<'_> {
+        SledKnown { writer: self }
+    }
+}
+
+/// What the log holds, as the writer sees it: stream versions from its cache first.
+struct SledKnown<'a> {
+    writer: &'a Writer,
+}
+
+impl Known for SledKnown<'_> {
+    fn idempotency(&self, key: &str) -> Result<Option<IdemRecord>, StoreError> {
+        self.writer.trees.idem(key)
+    }
+
+    fn version(&self, stream: &str) -> Result<u64, StoreError> {
+        match self.writer.versions.get(stream) {
+            Some(v) => Ok(*v),
+            None => Ok(self.writer.trees.stream_version(stream)?.unwrap_or(0)),
         }
     }
 }

@@ -48,6 +48,23 @@ fn with_key(mut c: Commit, key: &str, fingerprint: &str) -> Commit {
     c
 }
 
+/// The PostgreSQL server of the tests: `PGTEST_URL` (a connection string; `.ci/postgres.sh`
+/// starts one and prints it). Without it the PostgreSQL tests say so and pass, unless
+/// `PGTEST_REQUIRED` is set (CI sets it), which makes a missing server a failure.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PGTEST_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("PGTEST_REQUIRED").is_none(),
+                "PGTEST_REQUIRED is set but PGTEST_URL names no server"
+            );
+            eprintln!("PGTEST_URL is not set: this PostgreSQL test is skipped");
+            None
+        }
+    }
+}
+
 /// Runs every check, each against a fresh store.
 pub async fn run_all<S, F, Fut>(make: F)
 where
