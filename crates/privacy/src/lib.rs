@@ -15,7 +15,7 @@ pub mod vault;
 
 pub use fields::{disclose_json, disclose_text, redact_json, seal_payload, subject_in, Disclosure};
 pub use keyring::{KeyRing, KeyRingError};
-pub use vault::{Opened, Vault, VaultError, VaultStats};
+pub use vault::{KeyRecords, Opened, Vault, VaultError, VaultStats};
 
 /// `bytes` random bytes from the operating system's generator, as lowercase hex: for secrets
 /// (API tokens, webhook signing keys), which must not come from a userspace generator.

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use chacha20poly1305::aead::{rand_core::RngCore, Aead, OsRng, Payload};
@@ -80,11 +81,73 @@ struct Record {
 
 type KeyGen = Box<dyn Fn() -> [u8; 32] + Send + Sync>;
 
-pub struct Vault {
+/// Where the wrapped customer keys are kept: a sled database of the node's own, or a table that
+/// several nodes share (the PostgreSQL deployment). Values are opaque bytes; every write is
+/// durable before it returns.
+pub trait KeyRecords: Send + Sync {
+    fn get(&self, subject: &str) -> Result<Option<Vec<u8>>, VaultError>;
+    /// Writes `new` only if the record is still `old`; answers false when another writer won.
+    fn compare_and_swap(
+        &self,
+        subject: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, VaultError>;
+    fn put(&self, subject: &str, value: &[u8]) -> Result<(), VaultError>;
+    fn all(&self) -> Result<Vec<(String, Vec<u8>)>, VaultError>;
+}
+
+/// The key records of one node, in sled.
+struct SledRecords {
     db: sled::Db,
     tree: sled::Tree,
+}
+
+impl KeyRecords for SledRecords {
+    fn get(&self, subject: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        Ok(self.tree.get(subject.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    fn compare_and_swap(
+        &self,
+        subject: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, VaultError> {
+        let swapped = self
+            .tree
+            .compare_and_swap(subject.as_bytes(), old, Some(new))?
+            .is_ok();
+        if swapped {
+            self.db.flush()?;
+        }
+        Ok(swapped)
+    }
+
+    fn put(&self, subject: &str, value: &[u8]) -> Result<(), VaultError> {
+        self.tree.insert(subject.as_bytes(), value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn all(&self) -> Result<Vec<(String, Vec<u8>)>, VaultError> {
+        self.tree
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((String::from_utf8_lossy(&k).to_string(), v.to_vec()))
+            })
+            .collect()
+    }
+}
+
+pub struct Vault {
+    records: Box<dyn KeyRecords>,
     ring: KeyRing,
-    cache: RwLock<HashMap<String, Entry>>,
+    cache: RwLock<HashMap<String, (Entry, Instant)>>,
+    /// How long a cached key may be trusted: forever for a node's own records; briefly when
+    /// other nodes share them, so an erasure made elsewhere is honoured here within that time.
+    cache_for: Option<Duration>,
     keygen: KeyGen,
 }
 
@@ -109,11 +172,20 @@ impl Vault {
     pub fn open(path: &Path, ring: KeyRing) -> Result<Vault, VaultError> {
         let db = sled::Config::new().path(path).open()?;
         let tree = db.open_tree("customer_keys")?;
+        Vault::with_records(Box::new(SledRecords { db, tree }), ring, None)
+    }
+
+    /// A vault on shared records (several nodes): cached keys are read again after `cache_for`.
+    pub fn with_records(
+        records: Box<dyn KeyRecords>,
+        ring: KeyRing,
+        cache_for: Option<Duration>,
+    ) -> Result<Vault, VaultError> {
         let vault = Vault {
-            db,
-            tree,
+            records,
             ring,
             cache: RwLock::new(HashMap::new()),
+            cache_for,
             keygen: Box::new(random_key),
         };
         let rewrapped = vault.rewrap()?;
@@ -134,7 +206,7 @@ impl Vault {
     }
 
     fn read_record(&self, subject: &str) -> Result<Option<Record>, VaultError> {
-        match self.tree.get(subject.as_bytes())? {
+        match self.records.get(subject)? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -208,18 +280,24 @@ impl Vault {
         }
     }
 
+    fn remember(&self, subject: &str, entry: Entry) {
+        self.cache
+            .write()
+            .expect("vault cache")
+            .insert(subject.to_string(), (entry, Instant::now()));
+    }
+
     fn entry(&self, subject: &str) -> Result<Option<Entry>, VaultError> {
-        if let Some(e) = self.cache.read().expect("vault cache").get(subject) {
-            return Ok(Some(e.clone()));
+        if let Some((e, at)) = self.cache.read().expect("vault cache").get(subject) {
+            if self.cache_for.is_none_or(|ttl| at.elapsed() < ttl) {
+                return Ok(Some(e.clone()));
+            }
         }
         let Some(record) = self.read_record(subject)? else {
             return Ok(None);
         };
         let entry = self.unwrap_record(subject, &record)?;
-        self.cache
-            .write()
-            .expect("vault cache")
-            .insert(subject.to_string(), entry.clone());
+        self.remember(subject, entry.clone());
         Ok(Some(entry))
     }
 
@@ -229,15 +307,14 @@ impl Vault {
         let key = Zeroizing::new((self.keygen)());
         let record = self.wrap(subject, generation, &key);
         let bytes = serde_json::to_vec(&record).expect("records serialize");
-        let old = self.tree.get(subject.as_bytes())?;
+        let old = self.records.get(subject)?;
         match self
-            .tree
-            .compare_and_swap(subject.as_bytes(), old, Some(bytes))?
+            .records
+            .compare_and_swap(subject, old.as_deref(), &bytes)?
         {
-            Ok(()) => {
-                self.db.flush()?;
-                self.cache.write().expect("vault cache").insert(
-                    subject.to_string(),
+            true => {
+                self.remember(
+                    subject,
                     Entry::Live {
                         generation,
                         key: key.clone(),
@@ -245,8 +322,8 @@ impl Vault {
                 );
                 Ok((generation, key))
             }
-            // Another request created it first: use theirs.
-            Err(_) => {
+            // Another request (or node) created it first: use theirs.
+            false => {
                 self.cache.write().expect("vault cache").remove(subject);
                 match self.entry(subject)? {
                     Some(Entry::Live { generation, key }) => Ok((generation, key)),
@@ -379,15 +456,11 @@ impl Vault {
             wrapped: None,
             erased: true,
         };
-        self.tree.insert(
-            subject.as_bytes(),
-            serde_json::to_vec(&tomb).expect("records serialize"),
+        self.records.put(
+            subject,
+            &serde_json::to_vec(&tomb).expect("records serialize"),
         )?;
-        self.db.flush()?;
-        self.cache
-            .write()
-            .expect("vault cache")
-            .insert(subject.to_string(), Entry::Erased { generation });
+        self.remember(subject, Entry::Erased { generation });
         Ok(true)
     }
 
@@ -399,9 +472,7 @@ impl Vault {
     pub fn rewrap(&self) -> Result<usize, VaultError> {
         let mut missing: BTreeMap<String, usize> = BTreeMap::new();
         let mut todo = Vec::new();
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            let subject = String::from_utf8_lossy(&k).to_string();
+        for (subject, v) in self.records.all()? {
             let r: Record = serde_json::from_slice(&v)
                 .map_err(|e| VaultError::Storage(format!("record of {subject}: {e}")))?;
             if r.erased || r.kek.as_deref() == Some(self.ring.active_id()) {
@@ -412,29 +483,29 @@ impl Vault {
                 *missing.entry(kek).or_default() += 1;
                 continue;
             }
-            todo.push((subject, r));
+            todo.push((subject, r, v));
         }
         if let Some((kek, subjects)) = missing.into_iter().next() {
             return Err(VaultError::MissingMasterKey { kek, subjects });
         }
-        for (subject, r) in &todo {
+        for (subject, r, stored) in &todo {
             let Entry::Live { generation, key } = self.unwrap_record(subject, r)? else {
                 continue;
             };
             let new = self.wrap(subject, generation, &key);
-            self.tree.insert(
-                subject.as_bytes(),
-                serde_json::to_vec(&new).expect("records serialize"),
+            // Another node may rewrap (or erase) at the same moment: its write stands.
+            self.records.compare_and_swap(
+                subject,
+                Some(stored),
+                &serde_json::to_vec(&new).expect("records serialize"),
             )?;
         }
-        self.db.flush()?;
         Ok(todo.len())
     }
 
     pub fn stats(&self) -> Result<VaultStats, VaultError> {
         let mut s = VaultStats::default();
-        for item in self.tree.iter() {
-            let (_, v) = item?;
+        for (_, v) in self.records.all()? {
             let r: Record =
                 serde_json::from_slice(&v).map_err(|e| VaultError::Storage(e.to_string()))?;
             s.customers += 1;
@@ -449,8 +520,25 @@ impl Vault {
         Ok(s)
     }
 
+    /// Every record as stored (wrapped keys and tombstones, never a plain key): for moving a
+    /// vault to another backend.
+    pub fn export_records(&self) -> Result<Vec<(String, Vec<u8>)>, VaultError> {
+        self.records.all()
+    }
+
+    /// Adds the records this vault lacks; answers how many were added.
+    pub fn import_records(&self, records: Vec<(String, Vec<u8>)>) -> Result<usize, VaultError> {
+        let mut added = 0;
+        for (subject, record) in records {
+            if self.records.compare_and_swap(&subject, None, &record)? {
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Every write is durable when it returns; kept for callers that flush before exiting.
     pub fn flush(&self) -> Result<(), VaultError> {
-        self.db.flush()?;
         Ok(())
     }
 }
@@ -462,6 +550,91 @@ mod tests {
     fn ring(id: &str) -> (KeyRing, String) {
         let text = KeyRing::new_file(id);
         (KeyRing::parse(&text).unwrap(), text)
+    }
+
+    /// Records several vaults share, as the nodes of a PostgreSQL deployment share a table.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<u8>>>>);
+
+    impl KeyRecords for Shared {
+        fn get(&self, subject: &str) -> Result<Option<Vec<u8>>, VaultError> {
+            Ok(self.0.lock().unwrap().get(subject).cloned())
+        }
+        fn compare_and_swap(
+            &self,
+            subject: &str,
+            old: Option<&[u8]>,
+            new: &[u8],
+        ) -> Result<bool, VaultError> {
+            let mut m = self.0.lock().unwrap();
+            if m.get(subject).map(Vec::as_slice) != old {
+                return Ok(false);
+            }
+            m.insert(subject.to_string(), new.to_vec());
+            Ok(true)
+        }
+        fn put(&self, subject: &str, value: &[u8]) -> Result<(), VaultError> {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(subject.to_string(), value.to_vec());
+            Ok(())
+        }
+        fn all(&self) -> Result<Vec<(String, Vec<u8>)>, VaultError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn nodes_sharing_records_open_each_others_values_and_honour_an_erasure_after_the_cache_time() {
+        let (_, text) = ring("k1");
+        let shared = Shared::default();
+        let open = |ttl| {
+            Vault::with_records(
+                Box::new(shared.clone()),
+                KeyRing::parse(&text).unwrap(),
+                Some(Duration::from_millis(ttl)),
+            )
+            .unwrap()
+        };
+        let a = open(0);
+        let b = open(0);
+        let sealed = a.seal("C-1", "Plant Nine").unwrap();
+        assert_eq!(b.open_sealed(&sealed), Opened::Plain("Plant Nine".into()));
+        // Both create a key for a new customer at once: one key wins, both use it.
+        let from_b = b.seal("C-2", "x").unwrap();
+        let from_a = a.seal("C-2", "x").unwrap();
+        assert_eq!(from_a, from_b, "one data key per customer across nodes");
+        assert!(a.erase("C-1").unwrap());
+        assert_eq!(
+            b.open_sealed(&sealed),
+            Opened::Erased,
+            "B read the key again"
+        );
+        // A long cache keeps trusting the key it read until the time is up.
+        let c = open(60_000);
+        let sealed2 = c.seal("C-3", "Plant Ten").unwrap();
+        assert!(a.erase("C-3").unwrap());
+        assert_eq!(c.open_sealed(&sealed2), Opened::Plain("Plant Ten".into()));
+        // Records move between backends as they are (wrapped), and open there.
+        let dir = tempfile::tempdir().unwrap();
+        let local = Vault::open(dir.path(), KeyRing::parse(&text).unwrap()).unwrap();
+        assert_eq!(
+            local.import_records(a.export_records().unwrap()).unwrap(),
+            3
+        );
+        assert_eq!(local.open_sealed(&sealed), Opened::Erased);
+        assert_eq!(local.open_sealed(&from_a), Opened::Plain("x".into()));
+        assert_eq!(
+            local.import_records(a.export_records().unwrap()).unwrap(),
+            0
+        );
     }
 
     #[test]
