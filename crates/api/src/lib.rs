@@ -145,43 +145,58 @@ impl AppState {
                 tracing::warn!(%customer_id, "finished an erasure interrupted before its key was destroyed");
             }
         }
-        let known = projector.read(|m| m.policies.get(&policy.version).cloned());
         let text = toml::to_string(&policy).map_err(|e| ApiError::Internal(e.to_string()))?;
-        match known {
-            Some(existing) if existing != text => {
-                return Err(ApiError::Internal(format!(
-                    "policy version {} is already published with different content; publish a new version",
-                    policy.version
-                )))
+        // Decided against the policy stream itself, not the projections: several nodes may
+        // start together on one PostgreSQL log, and the one that loses the race to publish
+        // finds the policy published when it decides again.
+        for attempt in 0.. {
+            let published =
+                store.read_stream(repairledger_domain::streams::POLICY, 1, usize::MAX)?;
+            let version = published.last().map(|e| e.version);
+            let existing = published
+                .iter()
+                .find(|e| e.payload["version"].as_u64() == Some(u64::from(policy.version)))
+                .map(|e| e.payload["toml"].as_str().unwrap_or_default().to_string());
+            match existing {
+                Some(existing) if existing != text => {
+                    return Err(ApiError::Internal(format!(
+                        "policy version {} is already published with different content; publish a new version",
+                        policy.version
+                    )))
+                }
+                Some(_) => break,
+                None => {}
             }
-            Some(_) => {}
-            None => {
-                let version = store.stream_version(repairledger_domain::streams::POLICY)?;
-                store
-                    .append(Commit {
-                        streams: vec![StreamAppend {
-                            stream: repairledger_domain::streams::POLICY.into(),
-                            expected: ExpectedVersion::Exact(version.unwrap_or(0)),
-                            events: vec![NewEvent {
-                                event_type: "PolicyPublished".into(),
-                                schema: 1,
-                                payload: serde_json::json!({ "version": policy.version, "toml": text }),
-                                actor: EventActor {
-                                    person_id: "system".into(),
-                                    role: "system".into(),
-                                },
-                                occurred_at: clock.now(),
-                                policy_version: policy.version,
-                                correlation_id: None,
-                                causation_id: None,
-                            }],
+            let appended = store
+                .append(Commit {
+                    streams: vec![StreamAppend {
+                        stream: repairledger_domain::streams::POLICY.into(),
+                        expected: ExpectedVersion::Exact(version.unwrap_or(0)),
+                        events: vec![NewEvent {
+                            event_type: "PolicyPublished".into(),
+                            schema: 1,
+                            payload: serde_json::json!({ "version": policy.version, "toml": text }),
+                            actor: EventActor {
+                                person_id: "system".into(),
+                                role: "system".into(),
+                            },
+                            occurred_at: clock.now(),
+                            policy_version: policy.version,
+                            correlation_id: None,
+                            causation_id: None,
                         }],
-                        idempotency: None,
-                        recorded_at: clock.now(),
-                    })
-                    .await?;
-                projector.catch_up(store.as_ref())?;
+                    }],
+                    idempotency: None,
+                    recorded_at: clock.now(),
+                })
+                .await;
+            match appended {
+                Err(repairledger_store::StoreError::Conflict { .. }) if attempt < 3 => {}
+                other => {
+                    other?;
+                }
             }
+            projector.catch_up(store.as_ref())?;
         }
         Ok(AppState {
             store,

@@ -11,7 +11,7 @@ use repairledger_api::{AppState, Directory, Limits, SystemClock};
 use repairledger_domain::access::{TokenCommand, TokenEvent, TokenState};
 use repairledger_domain::Policy;
 use repairledger_privacy::{KeyRing, Vault};
-use repairledger_store::{EventStore, SledStore, SledStoreConfig};
+use repairledger_store::{EventStore, PgStore, PgStoreConfig, SledStore, SledStoreConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the HTTP API on the embedded sled log.
+    /// Start the HTTP API (on the embedded sled log unless `store = "postgres"`).
     Serve {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long)]
@@ -130,6 +130,12 @@ enum KeysAction {
     /// Open the vault with the configured keys (rewrapping under the active one) and print how
     /// many customer keys each master key wraps.
     Status,
+    /// Copy the customer key records of a sled vault directory into the configured vault (the
+    /// PostgreSQL one after a move); records already there are kept. Same master key file.
+    Import {
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -169,6 +175,17 @@ struct Settings {
     rate_burst: u32,
     /// The longest validity of an issued token, in days.
     token_max_days: i64,
+    /// Where the log lives: `sled` (embedded, one node; the default) or `postgres` (several
+    /// API nodes sharing one database; `postgres_url` names it).
+    store: String,
+    /// The PostgreSQL connection string (REPAIRLEDGER_POSTGRES_URL), e.g.
+    /// `postgres://repairledger@db.internal/repairledger` or `host=127.0.0.1 user=postgres`.
+    postgres_url: Option<String>,
+    /// The schema of the log's tables in that database.
+    postgres_schema: String,
+    /// How long a node trusts a customer key it read from the shared vault table, in
+    /// milliseconds: an erasure made on another node is honoured here within this time.
+    vault_cache_ms: u64,
 }
 
 impl Default for Settings {
@@ -187,6 +204,10 @@ impl Default for Settings {
             rate_per_second: 100,
             rate_burst: 200,
             token_max_days: 400,
+            store: "sled".into(),
+            postgres_url: None,
+            postgres_schema: "repairledger".into(),
+            vault_cache_ms: 1000,
         }
     }
 }
@@ -226,6 +247,20 @@ impl Settings {
                 "invalid configuration: bind {:?} is not an address such as 127.0.0.1:8080",
                 self.bind
             ));
+        }
+        match (self.store.as_str(), &self.postgres_url) {
+            ("sled", _) | ("postgres", Some(_)) => {}
+            ("postgres", None) => {
+                return Err(
+                    "invalid configuration: store = \"postgres\" needs postgres_url (REPAIRLEDGER_POSTGRES_URL)"
+                        .into(),
+                )
+            }
+            (other, _) => {
+                return Err(format!(
+                    "invalid configuration: store {other:?} is not \"sled\" or \"postgres\""
+                ))
+            }
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err(format!(
@@ -325,11 +360,87 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn open_vault(s: &Settings) -> Result<Vault, String> {
+/// The vault of the configured backend: a sled database beside the log, or (PostgreSQL) a table
+/// every node shares, so a customer key made on one node opens on all.
+fn open_vault(s: &Settings, log: Option<&Log>) -> Result<Vault, String> {
     let ring = key_ring(s)?;
+    if let Some(Log::Postgres(pg)) = log {
+        return Vault::with_records(
+            Box::new(PgKeys(pg.clone())),
+            ring,
+            Some(std::time::Duration::from_millis(s.vault_cache_ms)),
+        )
+        .map_err(|e| format!("cannot open the key vault in PostgreSQL: {e}"));
+    }
     let dir = s.vault_dir();
     Vault::open(&dir, ring)
         .map_err(|e| format!("cannot open the key vault at {}: {e}", dir.display()))
+}
+
+/// The vault's records in the PostgreSQL database of the log.
+struct PgKeys(PgStore);
+
+fn vault_storage(e: repairledger_store::StoreError) -> repairledger_privacy::VaultError {
+    repairledger_privacy::VaultError::Storage(e.to_string())
+}
+
+impl repairledger_privacy::KeyRecords for PgKeys {
+    fn get(&self, subject: &str) -> Result<Option<Vec<u8>>, repairledger_privacy::VaultError> {
+        self.0.key_get(subject).map_err(vault_storage)
+    }
+
+    fn compare_and_swap(
+        &self,
+        subject: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, repairledger_privacy::VaultError> {
+        self.0
+            .key_compare_and_swap(subject, old.map(<[u8]>::to_vec), new.to_vec())
+            .map_err(vault_storage)
+    }
+
+    fn put(&self, subject: &str, value: &[u8]) -> Result<(), repairledger_privacy::VaultError> {
+        self.0
+            .key_put(subject, value.to_vec())
+            .map_err(vault_storage)
+    }
+
+    fn all(&self) -> Result<Vec<(String, Vec<u8>)>, repairledger_privacy::VaultError> {
+        self.0.key_all().map_err(vault_storage)
+    }
+}
+
+/// Keeps this node's projections following the appends of every node (PostgreSQL: the others
+/// write too), so reads without `min_position` are at most a moment behind.
+async fn follow(state: actix_web::web::Data<repairledger_api::AppState>) {
+    let mut head = state.store.subscribe();
+    while head.changed().await.is_ok() {
+        let s = state.clone();
+        let caught =
+            tokio::task::spawn_blocking(move || s.projector.catch_up(s.store.as_ref())).await;
+        if let Ok(Err(e)) = caught {
+            tracing::warn!(error = %e, "projections could not follow the log");
+        }
+    }
+}
+
+/// Webhook deliveries on one node at a time: the node holding the advisory lock delivers; if it
+/// stops or loses the database, another takes over (deliveries are at least once either way).
+async fn deliver_as_leader(state: actix_web::web::Data<repairledger_api::AppState>, pg: PgStore) {
+    loop {
+        match pg.hold_lock("outbox").await {
+            Ok(mut lock) => {
+                tracing::info!("this node delivers the webhooks");
+                tokio::select! {
+                    _ = repairledger_api::outbox::run(state.clone(), std::time::Duration::from_secs(1)) => return,
+                    _ = lock.lost() => tracing::warn!("lost the webhook delivery lock; trying to take it again"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot take the webhook delivery lock"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
 }
 
 fn read_directory(s: &Settings) -> Result<Directory, String> {
@@ -340,7 +451,7 @@ fn read_directory(s: &Settings) -> Result<Directory, String> {
 
 /// Appends a token event as the operator at the console.
 async fn token_event(
-    store: &SledStore,
+    store: &dyn EventStore,
     token_id: &str,
     by: &str,
     command: &TokenCommand,
@@ -416,11 +527,11 @@ async fn token(s: &Settings, action: TokenAction) -> Result<i32, String> {
                     s.people.display()
                 ));
             }
-            let store = open_store(&data.unwrap_or(s.data.clone()))?;
+            let store = open_store(s, &data.unwrap_or(s.data.clone()))?;
             let (token_id, token) = repairledger_api::auth::new_token();
             let expires_at = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
             let result = token_event(
-                &store,
+                &*store,
                 &token_id,
                 &by,
                 &TokenCommand::Issue {
@@ -442,17 +553,17 @@ async fn token(s: &Settings, action: TokenAction) -> Result<i32, String> {
             reason,
             by,
         } => {
-            let store = open_store(&data.unwrap_or(s.data.clone()))?;
+            let store = open_store(s, &data.unwrap_or(s.data.clone()))?;
             let result =
-                token_event(&store, &token_id, &by, &TokenCommand::Revoke { reason }).await;
+                token_event(&*store, &token_id, &by, &TokenCommand::Revoke { reason }).await;
             store.shutdown().await;
             println!("revoked {token_id} at log position {}", result?);
             Ok(0)
         }
         TokenAction::List { data } => {
-            let store = open_store(&data.unwrap_or(s.data.clone()))?;
+            let store = open_store(s, &data.unwrap_or(s.data.clone()))?;
             let model =
-                repairledger_projections::rebuild(&store, |_| {}).map_err(|e| e.to_string());
+                repairledger_projections::rebuild(&*store, |_| {}).map_err(|e| e.to_string());
             store.shutdown().await;
             let now = chrono::Utc::now();
             for t in model?.tokens.values() {
@@ -471,9 +582,57 @@ async fn token(s: &Settings, action: TokenAction) -> Result<i32, String> {
     }
 }
 
-fn open_store(data: &std::path::Path) -> Result<SledStore, String> {
-    SledStore::open(SledStoreConfig::new(data.to_path_buf()))
-        .map_err(|e| format!("cannot open the event log at {}: {e}", data.display()))
+/// The configured log: sled in `data`, or the PostgreSQL database of the settings.
+enum Log {
+    Sled(SledStore),
+    Postgres(PgStore),
+}
+
+impl Log {
+    fn open(s: &Settings, data: &std::path::Path, check_tail: bool) -> Result<Log, String> {
+        match (s.store.as_str(), &s.postgres_url) {
+            ("postgres", Some(url)) => {
+                PgStore::open(PgStoreConfig::new(url).schema(s.postgres_schema.clone()))
+                    .map(Log::Postgres)
+                    .map_err(|e| format!("cannot open the event log in PostgreSQL: {e}"))
+            }
+            _ => {
+                let mut config = SledStoreConfig::new(data.to_path_buf());
+                config.check_tail = check_tail;
+                SledStore::open(config)
+                    .map(Log::Sled)
+                    .map_err(|e| format!("cannot open the event log at {}: {e}", data.display()))
+            }
+        }
+    }
+
+    fn shared(&self) -> Arc<dyn EventStore> {
+        match self {
+            Log::Sled(s) => Arc::new(s.clone()),
+            Log::Postgres(p) => Arc::new(p.clone()),
+        }
+    }
+
+    /// Drains the writer (sled); a PostgreSQL commit is durable once acknowledged.
+    async fn shutdown(self) {
+        if let Log::Sled(s) = self {
+            s.shutdown().await;
+        }
+    }
+}
+
+impl std::ops::Deref for Log {
+    type Target = dyn EventStore;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Log::Sled(s) => s,
+            Log::Postgres(p) => p,
+        }
+    }
+}
+
+fn open_store(s: &Settings, data: &std::path::Path) -> Result<Log, String> {
+    Log::open(s, data, true)
 }
 
 fn main() {
@@ -511,12 +670,31 @@ fn run(cli: Cli) -> Result<i32, String> {
                 Ok(0)
             }
             KeysAction::Status => {
-                let vault = open_vault(&s)?;
+                let log = match s.store.as_str() {
+                    "postgres" => Some(open_store(&s, &s.data)?),
+                    _ => None,
+                };
+                let vault = open_vault(&s, log.as_ref())?;
                 let stats = vault.stats().map_err(|e| e.to_string())?;
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&stats).expect("stats serialize")
                 );
+                Ok(0)
+            }
+            KeysAction::Import { from } => {
+                // Moving to PostgreSQL: the log goes by export/import, the customer keys by this.
+                let source = Vault::open(&from, key_ring(&s)?)
+                    .map_err(|e| format!("cannot open the key vault at {}: {e}", from.display()))?;
+                let log = match s.store.as_str() {
+                    "postgres" => Some(open_store(&s, &s.data)?),
+                    _ => None,
+                };
+                let target = open_vault(&s, log.as_ref())?;
+                let records = source.export_records().map_err(|e| e.to_string())?;
+                let total = records.len();
+                let added = target.import_records(records).map_err(|e| e.to_string())?;
+                println!("{added} of {total} customer key records added ({} already there)", total - added);
                 Ok(0)
             }
         },
@@ -530,11 +708,8 @@ fn run(cli: Cli) -> Result<i32, String> {
             rt.block_on(serve(s))
         }
         Command::Verify { data } => rt.block_on(async {
-            let data = data.unwrap_or(s.data);
-            let mut config = SledStoreConfig::new(data.clone());
-            config.check_tail = false;
-            let store = SledStore::open(config)
-                .map_err(|e| format!("cannot open the event log at {}: {e}", data.display()))?;
+            let data = data.unwrap_or(s.data.clone());
+            let store = Log::open(&s, &data, false)?;
             let r = store.verify().map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string_pretty(&r).expect("report serializes"));
             store.shutdown().await;
@@ -546,25 +721,25 @@ fn run(cli: Cli) -> Result<i32, String> {
             until,
             format,
         } => rt.block_on(async {
-            let store = open_store(&data.unwrap_or(s.data))?;
-            let result = export(&store, after, until, format);
+            let store = open_store(&s, &data.unwrap_or(s.data.clone()))?;
+            let result = export(&*store, after, until, format);
             store.shutdown().await;
             result.map(|()| 0)
         }),
         Command::Import { data, input } => rt.block_on(async {
-            let store = open_store(&data.unwrap_or(s.data))?;
-            let result = import(&store, input).await;
+            let store = open_store(&s, &data.unwrap_or(s.data.clone()))?;
+            let result = import(&*store, input).await;
             store.shutdown().await;
             result.map(|()| 0)
         }),
         Command::Rebuild { data } => rt.block_on(async {
-            let store = open_store(&data.unwrap_or(s.data))?;
+            let store = open_store(&s, &data.unwrap_or(s.data.clone()))?;
             let head = store.head().map_err(|e| e.to_string())?.position;
             let bar = progress(head, "rebuilt");
-            let rebuilt = repairledger_projections::rebuild(&store, |p| bar.set_position(p))
+            let rebuilt = repairledger_projections::rebuild(&*store, |p| bar.set_position(p))
                 .map_err(|e| e.to_string())?;
             bar.finish();
-            let live = repairledger_projections::Projector::load(&store)
+            let live = repairledger_projections::Projector::load(&*store)
                 .map_err(|e| e.to_string())?;
             let same = live.read(|m| serde_json::to_vec(m).ok() == serde_json::to_vec(&rebuilt).ok());
             println!(
@@ -592,7 +767,7 @@ fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
 }
 
 fn export(
-    store: &SledStore,
+    store: &dyn EventStore,
     after: u64,
     until: Option<u64>,
     format: ExportFormat,
@@ -624,7 +799,7 @@ fn export(
     out.flush().map_err(|e| e.to_string())
 }
 
-async fn import(store: &SledStore, input: Option<PathBuf>) -> Result<(), String> {
+async fn import(store: &dyn EventStore, input: Option<PathBuf>) -> Result<(), String> {
     use std::io::BufRead;
     let reader: Box<dyn BufRead> = match &input {
         Some(p) => Box::new(std::io::BufReader::new(
@@ -669,7 +844,8 @@ async fn serve(s: Settings) -> Result<i32, String> {
             "the people file holds plaintext tokens: for development only; use token_sha256 or `repairledger token issue`"
         );
     }
-    let vault = Arc::new(open_vault(&s)?);
+    let store = open_store(&s, &s.data)?;
+    let vault = Arc::new(open_vault(&s, Some(&store))?);
     let policy = match &s.policy {
         Some(p) => {
             let text = std::fs::read_to_string(p)
@@ -678,7 +854,6 @@ async fn serve(s: Settings) -> Result<i32, String> {
         }
         None => Policy::default_policy(),
     };
-    let store = open_store(&s.data)?;
     let limits = Limits {
         max_body_bytes: s.max_body_bytes,
         max_backdate: chrono::Duration::days(s.max_backdate_days),
@@ -687,7 +862,7 @@ async fn serve(s: Settings) -> Result<i32, String> {
         token_max_days: s.token_max_days,
         ..Limits::default()
     };
-    let store_dyn: Arc<dyn EventStore> = Arc::new(store.clone());
+    let store_dyn = store.shared();
     let state = AppState::start(
         store_dyn,
         directory,
@@ -726,11 +901,20 @@ async fn serve(s: Settings) -> Result<i32, String> {
             gauges.metrics.refresh(&gauges);
         }
     });
-    // Webhook deliveries run beside the API, woken by every commit.
-    tokio::spawn(repairledger_api::outbox::run(
-        state.clone(),
-        std::time::Duration::from_secs(1),
-    ));
+    // Webhook deliveries run beside the API, woken by every commit; with PostgreSQL on the one
+    // node that holds the delivery lock, and every node follows the others' appends.
+    match &store {
+        Log::Sled(_) => {
+            tokio::spawn(repairledger_api::outbox::run(
+                state.clone(),
+                std::time::Duration::from_secs(1),
+            ));
+        }
+        Log::Postgres(pg) => {
+            tokio::spawn(deliver_as_leader(state.clone(), pg.clone()));
+            tokio::spawn(follow(state.clone()));
+        }
+    }
     tracing::info!(bind = %s.bind, data = %s.data.display(), "repairledger listening; docs at /docs/, spec at /openapi.json");
     let app_state = state.clone();
     let http_metrics = state.metrics.http.clone();

@@ -38,6 +38,9 @@ fn invalid_settings_are_refused_at_start_with_the_setting_named() {
         ("REPAIRLEDGER_MAX_BACKDATE_DAYS", "-1", "max_backdate_days"),
         ("REPAIRLEDGER_LOG_FORMAT", "xml", "log_format"),
         ("REPAIRLEDGER_SURPRISE", "1", "surprise"),
+        ("REPAIRLEDGER_STORE", "mysql", "store"),
+        // postgres without a URL: the setting that is missing is named.
+        ("REPAIRLEDGER_STORE", "postgres", "postgres_url"),
     ] {
         let out = bin()
             .arg("serve")

@@ -93,11 +93,22 @@ impl Projector {
         })
     }
 
-    /// Folds every event after the model's position.
+    /// Folds every event after the model's position. The log is read without the model's
+    /// lock (with PostgreSQL a read is a round trip, and every request waits for that lock);
+    /// events another caller folded meanwhile are skipped.
     pub fn catch_up<S: EventStore + ?Sized>(&self, store: &S) -> Result<u64, ProjectionError> {
-        let mut model = self.model.write().expect("projection lock poisoned");
-        fold_new(&mut model, store)?;
-        Ok(model.position)
+        loop {
+            let from = self.position();
+            let page = store.read_all(from, PAGE)?;
+            let mut model = self.model.write().expect("projection lock poisoned");
+            let at = model.position;
+            for e in page.iter().filter(|e| e.position > at) {
+                model.apply(e)?;
+            }
+            if page.len() < PAGE {
+                return Ok(model.position);
+            }
+        }
     }
 
     /// Brings the model at least to the end of `appended`, the events a command just wrote:
