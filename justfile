@@ -41,12 +41,15 @@ soak:
     cargo test --release -p repairledger --test soak -- --ignored --nocapture
 
 # Benchmarks, each against its baseline in the same run (see docs/performance.md): durable
-# appends against raw sled and PostgreSQL (criterion), rebuild against deserialize-only
-# (criterion), HTTP commands and reads against hello world (wrk), the scale curve to 10^6.
+# appends against raw sled and PostgreSQL, and the PostgreSQL backend on 1 and 2 nodes
+# (criterion), rebuild against deserialize-only (criterion), HTTP commands and reads against
+# hello world (wrk), HTTP commands on sled vs PostgreSQL with 1 and 2 nodes, the scale curve
+# to 10^6.
 bench:
     bash bench/pg.sh
     cargo bench -p repairledger-projections --bench rebuild
     bash bench/http.sh
+    bash bench/nodes.sh
     cargo bench -p repairledger-projections --bench scale
 
 # The scale curve to 10^7 events (about 15 minutes, 15 GB of disk, 10 GB of memory).
