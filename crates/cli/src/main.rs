@@ -249,7 +249,16 @@ impl Settings {
             ));
         }
         match (self.store.as_str(), &self.postgres_url) {
-            ("sled", _) | ("postgres", Some(_)) => {}
+            ("sled", _) => {}
+            // Each node would make a development key of its own, and none could open the
+            // customer keys another node wrapped.
+            ("postgres", Some(_)) if self.pii_keys_file.is_none() && self.pii_key.is_none() => {
+                return Err(
+                    "invalid configuration: store = \"postgres\" needs pii_keys_file or pii_key, the same master keys on every node"
+                        .into(),
+                )
+            }
+            ("postgres", Some(_)) => {}
             ("postgres", None) => {
                 return Err(
                     "invalid configuration: store = \"postgres\" needs postgres_url (REPAIRLEDGER_POSTGRES_URL)"

@@ -55,4 +55,15 @@ fn invalid_settings_are_refused_at_start_with_the_setting_named() {
             "{key}: {err}"
         );
     }
+    // postgres without configured master keys: every node would make a key of its own.
+    let out = bin()
+        .arg("serve")
+        .env("REPAIRLEDGER_DATA", dir.path().join("data"))
+        .env("REPAIRLEDGER_STORE", "postgres")
+        .env("REPAIRLEDGER_POSTGRES_URL", "host=127.0.0.1 port=1")
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("pii_keys_file or pii_key"), "{err}");
 }
