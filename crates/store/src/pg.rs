@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::types::Type;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::plan::{self, IdemRecord, Known, Outcome, Queued};
@@ -273,9 +274,9 @@ impl PgStore {
     pub fn key_get(&self, subject: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let subject = subject.to_string();
         self.query(move |c| async move {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT record FROM rl_customer_keys WHERE subject = $1",
-                &[&subject],
+                &[(&subject, Type::TEXT)],
             )
             .await
             .map_err(pg)?
@@ -294,17 +295,17 @@ impl PgStore {
         self.query(move |c| async move {
             let n = match old {
                 None => c
-                    .execute(
+                    .execute_typed(
                         "INSERT INTO rl_customer_keys (subject, record) VALUES ($1, $2)
                          ON CONFLICT (subject) DO NOTHING",
-                        &[&subject, &new],
+                        &[(&subject, Type::TEXT), (&new, Type::BYTEA)],
                     )
                     .await
                     .map_err(pg)?,
                 Some(old) => c
-                    .execute(
+                    .execute_typed(
                         "UPDATE rl_customer_keys SET record = $2 WHERE subject = $1 AND record = $3",
-                        &[&subject, &new, &old],
+                        &[(&subject, Type::TEXT), (&new, Type::BYTEA), (&old, Type::BYTEA)],
                     )
                     .await
                     .map_err(pg)?,
@@ -316,10 +317,10 @@ impl PgStore {
     pub fn key_put(&self, subject: &str, value: Vec<u8>) -> Result<(), StoreError> {
         let subject = subject.to_string();
         self.query(move |c| async move {
-            c.execute(
+            c.execute_typed(
                 "INSERT INTO rl_customer_keys (subject, record) VALUES ($1, $2)
                  ON CONFLICT (subject) DO UPDATE SET record = EXCLUDED.record",
-                &[&subject, &value],
+                &[(&subject, Type::TEXT), (&value, Type::BYTEA)],
             )
             .await
             .map_err(pg)?;
@@ -329,7 +330,7 @@ impl PgStore {
 
     pub fn key_all(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.query(|c| async move {
-            Ok(c.query(
+            Ok(c.query_typed(
                 "SELECT subject, record FROM rl_customer_keys ORDER BY subject",
                 &[],
             )
@@ -385,7 +386,7 @@ impl LockGuard {
 
 async fn read_head(c: &Client) -> Result<Head, StoreError> {
     let row = c
-        .query_one("SELECT position, hash FROM rl_head WHERE id = 1", &[])
+        .query_typed_one("SELECT position, hash FROM rl_head WHERE id = 1", &[])
         .await
         .map_err(pg)?;
     Ok(Head {
@@ -429,9 +430,9 @@ async fn events_between(
     last: u64,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows = c
-        .query(
+        .query_typed(
             "SELECT position, record FROM rl_events WHERE position BETWEEN $1 AND $2 ORDER BY position",
-            &[&bound(first), &bound(last)],
+            &[(&bound(first), Type::INT8), (&bound(last), Type::INT8)],
         )
         .await
         .map_err(pg)?;
@@ -472,10 +473,14 @@ impl EventStore for PgStore {
         let stream = stream.to_string();
         self.query(move |c| async move {
             let rows = c
-                .query(
+                .query_typed(
                     "SELECT position, record FROM rl_events WHERE stream = $1 AND version >= $2
                      ORDER BY version LIMIT $3",
-                    &[&stream, &bound(from_version.max(1)), &limit(limit_to)],
+                    &[
+                        (&stream, Type::TEXT),
+                        (&bound(from_version.max(1)), Type::INT8),
+                        (&limit(limit_to), Type::INT8),
+                    ],
                 )
                 .await
                 .map_err(pg)?;
@@ -486,10 +491,10 @@ impl EventStore for PgStore {
     fn read_all(&self, after: u64, limit_to: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.query(move |c| async move {
             let rows = c
-                .query(
+                .query_typed(
                     "SELECT position, record FROM rl_events WHERE position > $1
                      ORDER BY position LIMIT $2",
-                    &[&bound(after), &limit(limit_to)],
+                    &[(&bound(after), Type::INT8), (&limit(limit_to), Type::INT8)],
                 )
                 .await
                 .map_err(pg)?;
@@ -501,10 +506,10 @@ impl EventStore for PgStore {
         let key = key.to_string();
         self.query(move |c| async move {
             let Some(row) = c
-                .query_opt(
+                .query_typed_opt(
                     "SELECT fingerprint, first_position, last_position FROM rl_idempotency
                      WHERE key = $1",
-                    &[&key],
+                    &[(&key, Type::TEXT)],
                 )
                 .await
                 .map_err(pg)?
@@ -527,9 +532,9 @@ impl EventStore for PgStore {
         let stream = stream.to_string();
         self.query(move |c| async move {
             let row = c
-                .query_one(
+                .query_typed_one(
                     "SELECT max(version) FROM rl_events WHERE stream = $1",
-                    &[&stream],
+                    &[(&stream, Type::TEXT)],
                 )
                 .await
                 .map_err(pg)?;
@@ -544,12 +549,16 @@ impl EventStore for PgStore {
     fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         let (name, cp) = (name.to_string(), checkpoint.clone());
         self.query(move |c| async move {
-            c.execute(
+            c.execute_typed(
                 "INSERT INTO rl_checkpoints (name, position, state) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
                      state = EXCLUDED.state, saved_at = now()
                  WHERE rl_checkpoints.position <= EXCLUDED.position",
-                &[&name, &bound(cp.position), &cp.state],
+                &[
+                    (&name, Type::TEXT),
+                    (&bound(cp.position), Type::INT8),
+                    (&cp.state, Type::BYTEA),
+                ],
             )
             .await
             .map_err(pg)?;
@@ -560,9 +569,9 @@ impl EventStore for PgStore {
     fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
         let name = name.to_string();
         self.query(move |c| async move {
-            Ok(c.query_opt(
+            Ok(c.query_typed_opt(
                 "SELECT position, state FROM rl_checkpoints WHERE name = $1",
-                &[&name],
+                &[(&name, Type::TEXT)],
             )
             .await
             .map_err(pg)?
@@ -581,10 +590,10 @@ impl EventStore for PgStore {
             let mut after = 0u64;
             'pages: loop {
                 let rows = c
-                    .query(
+                    .query_typed(
                         "SELECT position, record FROM rl_events WHERE position > $1
                          AND position <= $2 ORDER BY position LIMIT 10000",
-                        &[&bound(after), &bound(end)],
+                        &[(&bound(after), Type::INT8), (&bound(end), Type::INT8)],
                     )
                     .await
                     .map_err(pg)?;
@@ -790,9 +799,9 @@ impl Writer {
 
 /// Locks the head row for the rest of the transaction (the order of all nodes' batches) and
 /// reads it.
-async fn lock_head(tx: &tokio_postgres::Transaction<'_>) -> Result<Head, StoreError> {
+async fn lock_head(tx: &Client) -> Result<Head, StoreError> {
     let row = tx
-        .query_one(
+        .query_typed_one(
             "SELECT position, hash FROM rl_head WHERE id = 1 FOR UPDATE",
             &[],
         )
@@ -805,37 +814,32 @@ async fn lock_head(tx: &tokio_postgres::Transaction<'_>) -> Result<Head, StoreEr
 }
 
 /// Moves the head and tells every node's listener, both taking effect at commit.
-async fn move_head(
-    tx: &tokio_postgres::Transaction<'_>,
-    head: &Head,
-    channel: &str,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE rl_head SET position = $1, hash = $2 WHERE id = 1",
-        &[&bound(head.position), &head.hash],
+async fn move_head(tx: &Client, head: &Head, channel: &str) -> Result<(), StoreError> {
+    let (at, position) = (bound(head.position), head.position.to_string());
+    let update: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
+        [(&at, Type::INT8), (&head.hash, Type::TEXT)];
+    let notify: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
+        [(&channel, Type::TEXT), (&position, Type::TEXT)];
+    tokio::try_join!(
+        biased;
+        tx.execute_typed("UPDATE rl_head SET position = $1, hash = $2 WHERE id = 1", &update),
+        tx.execute_typed("SELECT pg_notify($1, $2)", &notify)
     )
-    .await
-    .map_err(pg)?;
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&channel, &head.position.to_string()],
-    )
-    .await
-    .map_err(pg)?;
-    Ok(())
+    .map(|_| ())
+    .map_err(pg)
 }
 
 /// The versions of `streams` that have events (read after the head lock, so they are current).
 async fn versions_of(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Client,
     mut streams: Vec<&str>,
 ) -> Result<HashMap<String, u64>, StoreError> {
     streams.sort_unstable();
     streams.dedup();
     Ok(tx
-        .query(
+        .query_typed(
             "SELECT stream, max(version) FROM rl_events WHERE stream = ANY($1) GROUP BY stream",
-            &[&streams],
+            &[(&streams, Type::TEXT_ARRAY)],
         )
         .await
         .map_err(pg)?
@@ -844,31 +848,16 @@ async fn versions_of(
         .collect())
 }
 
-/// One transaction: lock the head, read what the batch needs to know, plan, insert, move the
-/// head, notify, commit. Answers each commit's outcome through its reply once committed.
-async fn write_batch(
-    client: &mut Client,
-    batch: Vec<Queued>,
-    channel: &str,
-) -> Result<Head, StoreError> {
-    let tx = client.transaction().await.map_err(pg)?;
-    let head = lock_head(&tx).await?;
-    let streams: Vec<&str> = batch
-        .iter()
-        .flat_map(|q| q.commit.streams.iter().map(|s| s.stream.as_str()))
-        .collect();
-    let keys: Vec<&str> = batch
-        .iter()
-        .filter_map(|q| q.commit.idempotency.as_ref().map(|i| i.key.as_str()))
-        .collect();
-    let versions = versions_of(&tx, streams).await?;
-    let known_keys = if keys.is_empty() {
-        HashMap::new()
-    } else {
-        tx.query(
+/// The idempotency records of `keys` that were used before.
+async fn keys_of(tx: &Client, keys: Vec<&str>) -> Result<HashMap<String, IdemRecord>, StoreError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(tx
+        .query_typed(
             "SELECT key, fingerprint, first_position, last_position FROM rl_idempotency
              WHERE key = ANY($1)",
-            &[&keys],
+            &[(&keys, Type::TEXT_ARRAY)],
         )
         .await
         .map_err(pg)?
@@ -883,14 +872,64 @@ async fn write_batch(
                 },
             )
         })
-        .collect()
-    };
-    let known = Prefetched {
-        versions,
-        keys: known_keys,
-    };
+        .collect())
+}
+
+/// One transaction: lock the head, read what the batch needs to know, plan, insert, move the
+/// head, notify, commit. Answers each commit's outcome through its reply once committed.
+async fn write_batch(
+    client: &mut Client,
+    batch: Vec<Queued>,
+    channel: &str,
+) -> Result<Head, StoreError> {
+    let written = write_in_transaction(client, batch, channel).await;
+    if written.is_err() {
+        // Whatever failed, the transaction ends here (a warning if COMMIT already ended it).
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    written
+}
+
+/// The transaction of [`write_batch`] in two round trips: BEGIN, the lock and the reads are
+/// sent together, then (once planned) the writes and COMMIT. A write that fails aborts the
+/// transaction, and the COMMIT behind it then rolls back.
+async fn write_in_transaction(
+    tx: &Client,
+    batch: Vec<Queued>,
+    channel: &str,
+) -> Result<Head, StoreError> {
+    let streams: Vec<&str> = batch
+        .iter()
+        .flat_map(|q| q.commit.streams.iter().map(|s| s.stream.as_str()))
+        .collect();
+    let keys: Vec<&str> = batch
+        .iter()
+        .filter_map(|q| q.commit.idempotency.as_ref().map(|i| i.key.as_str()))
+        .collect();
+    // Pipelined, in this order on the one connection: the reads start once the lock is held,
+    // each with a snapshot of its own, so they see every batch committed before it.
+    let ((), head, versions, keys) = tokio::try_join!(
+        biased;
+        async { tx.batch_execute("BEGIN").await.map_err(pg) },
+        lock_head(tx),
+        versions_of(tx, streams),
+        keys_of(tx, keys)
+    )?;
+    let known = Prefetched { versions, keys };
     let (outcomes, replies, new_head) = plan::plan(batch, &head, &known);
-    insert(&tx, &outcomes, &[]).await?;
+    let moved = new_head.position > head.position;
+    tokio::try_join!(
+        biased;
+        insert(tx, &outcomes, &[]),
+        async {
+            if moved {
+                move_head(tx, &new_head, channel).await
+            } else {
+                Ok(())
+            }
+        },
+        async { tx.batch_execute("COMMIT").await.map_err(pg) }
+    )?;
     // Duplicates are answered with their first attempt's events, read once the lock is gone.
     let answers: Vec<Answer> = outcomes
         .into_iter()
@@ -907,15 +946,11 @@ async fn write_batch(
             Outcome::Duplicate { first, last } => Answer::Duplicate(first, last),
         })
         .collect();
-    if new_head.position > head.position {
-        move_head(&tx, &new_head, channel).await?;
-    }
-    tx.commit().await.map_err(pg)?;
     for (reply, answer) in replies.into_iter().zip(answers) {
         let answer = match answer {
             Answer::Ready(a) => a,
             Answer::Duplicate(first, last) => {
-                events_between(client, first, last)
+                events_between(tx, first, last)
                     .await
                     .map(|events| AppendResult {
                         events,
@@ -939,7 +974,7 @@ enum Answer {
 /// each for the whole batch. An appended key is new (checked under the head lock); an imported
 /// one may continue a commit the previous import batch began, so its range is widened.
 async fn insert(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Client,
     outcomes: &[Outcome],
     extra_keys: &[(String, IdemRecord)],
 ) -> Result<(), StoreError> {
@@ -962,32 +997,50 @@ async fn insert(
             keys.extend(idem.as_ref());
         }
     }
-    if !positions.is_empty() {
-        tx.execute(
+    let events = async {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        tx.execute_typed(
             "INSERT INTO rl_events (position, stream, version, record)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bytea[])",
-            &[&positions, &streams, &versions, &records],
+            &[
+                (&positions, Type::INT8_ARRAY),
+                (&streams, Type::TEXT_ARRAY),
+                (&versions, Type::INT8_ARRAY),
+                (&records, Type::BYTEA_ARRAY),
+            ],
         )
         .await
-        .map_err(pg)?;
-    }
-    if !keys.is_empty() {
+        .map(|_| ())
+        .map_err(pg)
+    };
+    let idempotency = async {
+        if keys.is_empty() {
+            return Ok(());
+        }
         let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
         let prints: Vec<&str> = keys.iter().map(|(_, r)| r.fingerprint.as_str()).collect();
         let firsts: Vec<i64> = keys.iter().map(|(_, r)| bound(r.first)).collect();
         let lasts: Vec<i64> = keys.iter().map(|(_, r)| bound(r.last)).collect();
-        tx.execute(
+        tx.execute_typed(
             "INSERT INTO rl_idempotency (key, fingerprint, first_position, last_position)
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
              ON CONFLICT (key) DO UPDATE SET
                  first_position = LEAST(rl_idempotency.first_position, EXCLUDED.first_position),
                  last_position = GREATEST(rl_idempotency.last_position, EXCLUDED.last_position)",
-            &[&names, &prints, &firsts, &lasts],
+            &[
+                (&names, Type::TEXT_ARRAY),
+                (&prints, Type::TEXT_ARRAY),
+                (&firsts, Type::INT8_ARRAY),
+                (&lasts, Type::INT8_ARRAY),
+            ],
         )
         .await
-        .map_err(pg)?;
-    }
-    Ok(())
+        .map(|_| ())
+        .map_err(pg)
+    };
+    tokio::try_join!(biased; events, idempotency).map(|_| ())
 }
 
 /// An import: checked against the head under its lock, written in one transaction.
@@ -996,15 +1049,28 @@ async fn import_events(
     events: Vec<RecordedEvent>,
     channel: &str,
 ) -> Result<Head, StoreError> {
-    let tx = client.transaction().await.map_err(pg)?;
-    let head = lock_head(&tx).await?;
-    let versions = versions_of(&tx, events.iter().map(|e| e.stream.as_str()).collect()).await?;
+    let imported = import_in_transaction(client, events, channel).await;
+    if imported.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    imported
+}
+
+async fn import_in_transaction(
+    tx: &Client,
+    events: Vec<RecordedEvent>,
+    channel: &str,
+) -> Result<Head, StoreError> {
+    tx.batch_execute("BEGIN").await.map_err(pg)?;
+    let head = lock_head(tx).await?;
+    let versions = versions_of(tx, events.iter().map(|e| e.stream.as_str()).collect()).await?;
     let known = Prefetched {
         versions,
         keys: HashMap::new(),
     };
     let (new_head, keys) = plan::check_import(&head, &events, &known)?;
     if events.is_empty() {
+        tx.batch_execute("ROLLBACK").await.map_err(pg)?;
         return Ok(head);
     }
     let encoded = events.iter().map(RecordedEvent::stored_bytes).collect();
@@ -1013,8 +1079,8 @@ async fn import_events(
         encoded,
         idem: None,
     }];
-    insert(&tx, &outcome, &keys).await?;
-    move_head(&tx, &new_head, channel).await?;
-    tx.commit().await.map_err(pg)?;
+    insert(tx, &outcome, &keys).await?;
+    move_head(tx, &new_head, channel).await?;
+    tx.batch_execute("COMMIT").await.map_err(pg)?;
     Ok(new_head)
 }
