@@ -20,7 +20,7 @@ cargo build --release -q --locked -p repairledger
 DATA=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
 # No rate limit: the run measures the engine, not the throttle.
-REPAIRLEDGER_RATE_PER_SECOND=0 RUST_LOG=warn ./target/release/repairledger serve \
+REPAIRLEDGER_RATE_PER_SECOND=0 RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/repairledger serve \
   --bind "127.0.0.1:$PORT" --data "$DATA/data" &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done

@@ -10,15 +10,16 @@ SECONDS_PER_CASE=${1:-10}
 command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 cargo build --release -q --locked -p repairledger
 WORK=$(mktemp -d)
+PGDIR=$(mktemp -d)  # its own: the cluster's owner must reach it
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  bash .ci/postgres.sh stop "$WORK/pg"
+  bash .ci/postgres.sh stop "$PGDIR"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-URL=$(bash .ci/postgres.sh start "$WORK/pg" "${PG_PORT:-55434}")
-BIN=./target/release/repairledger
+URL=$(bash .ci/postgres.sh start "$PGDIR" "${PG_PORT:-55434}")
+BIN=${CARGO_TARGET_DIR:-target}/release/repairledger
 bash -c "$BIN keys new" > "$WORK/keys.toml"
 
 start() { # name port [postgres schema]

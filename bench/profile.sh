@@ -14,7 +14,7 @@ command -v inferno-flamegraph >/dev/null || cargo install --locked inferno >/dev
 cargo build --release -q --locked -p repairledger
 DATA=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-REPAIRLEDGER_RATE_PER_SECOND=0 RUST_LOG=warn ./target/release/repairledger serve \
+REPAIRLEDGER_RATE_PER_SECOND=0 RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/repairledger serve \
   --bind "127.0.0.1:$PORT" --data "$DATA/data" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done

@@ -183,6 +183,8 @@ struct Settings {
     postgres_url: Option<String>,
     /// The schema of the log's tables in that database.
     postgres_schema: String,
+    /// HTTP worker threads on PostgreSQL, where a read blocks its worker for a round trip.
+    postgres_http_workers: usize,
     /// How long a node trusts a customer key it read from the shared vault table, in
     /// milliseconds: an erasure made on another node is honoured here within this time.
     vault_cache_ms: u64,
@@ -207,6 +209,7 @@ impl Default for Settings {
             store: "sled".into(),
             postgres_url: None,
             postgres_schema: "repairledger".into(),
+            postgres_http_workers: 16,
             vault_cache_ms: 1000,
         }
     }
@@ -270,6 +273,12 @@ impl Settings {
                     "invalid configuration: store {other:?} is not \"sled\" or \"postgres\""
                 ))
             }
+        }
+        if !(1..=1024).contains(&self.postgres_http_workers) {
+            return Err(format!(
+                "invalid configuration: postgres_http_workers {} is not within 1..=1024",
+                self.postgres_http_workers
+            ));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err(format!(
@@ -940,6 +949,12 @@ async fn serve(s: Settings) -> Result<i32, String> {
                 repairledger_api::metrics::observe(http_metrics.clone(), req, next)
             }))
             .configure(repairledger_api::configure(app_state.clone()))
+    })
+    // The store's reads are synchronous: sled answers from memory, PostgreSQL after a round
+    // trip that blocks the worker thread. More workers than cores keep the cores busy meanwhile.
+    .workers(match store {
+        Log::Sled(_) => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        Log::Postgres(_) => s.postgres_http_workers,
     })
     .bind(&s.bind)
     .map_err(|e| format!("cannot listen on {}: {e}", s.bind))?
