@@ -395,19 +395,7 @@ async fn read_head(c: &Client) -> Result<Head, StoreError> {
     })
 }
 
-fn decode(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-    let e: RecordedEvent = serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
-        position,
-        reason: format!("record does not decode: {err}"),
-    })?;
-    if e.position != position {
-        return Err(StoreError::Corrupt {
-            position,
-            reason: format!("record claims position {}", e.position),
-        });
-    }
-    Ok(e)
-}
+use crate::plan::decode;
 
 fn rows_to_events(rows: Vec<tokio_postgres::Row>) -> Result<Vec<RecordedEvent>, StoreError> {
     rows.iter()

@@ -239,6 +239,21 @@ fn plan_one(
     }
 }
 
+/// A stored record read back: it must decode and sit at the position it claims.
+pub(crate) fn decode(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let e: RecordedEvent = serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
+        position,
+        reason: format!("record does not decode: {err}"),
+    })?;
+    if e.position != position {
+        return Err(StoreError::Corrupt {
+            position,
+            reason: format!("record claims position {}", e.position),
+        });
+    }
+    Ok(e)
+}
+
 /// Checks that `events` continue the chain at `head` exactly (position, `prev_hash`,
 /// recomputed hash, stream versions) and answers the new head and the idempotency keys the
 /// events carry. Those come back with an unknowable fingerprint, so a retry after a restore is

@@ -178,18 +178,7 @@ fn stream_key(stream: &str, version: u64) -> Vec<u8> {
 
 impl Trees {
     fn decode(&self, position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-        let e: RecordedEvent =
-            serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt {
-                position,
-                reason: format!("record does not decode: {err}"),
-            })?;
-        if e.position != position {
-            return Err(StoreError::Corrupt {
-                position,
-                reason: format!("record claims position {}", e.position),
-            });
-        }
-        Ok(e)
+        crate::plan::decode(position, bytes)
     }
 
     fn event(&self, position: u64) -> Result<RecordedEvent, StoreError> {
