@@ -331,6 +331,23 @@ mod tests {
     }
 
     #[test]
+    fn it_should_refuse_a_zero_registration_deadline() {
+        let text = Policy::DEFAULT_TOML.replace(
+            "registration_working_days = 1",
+            "registration_working_days = 0",
+        );
+        assert!(matches!(Policy::parse(&text), Err(PolicyError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_policy_written_before_the_registration_deadline_gets_the_documented_default() {
+        let text = Policy::DEFAULT_TOML.replace("registration_working_days = 1\n", "");
+        assert!(!text.contains("registration_working_days"));
+        let p = toml::from_str::<Policy>(&text).expect("parses without the key");
+        assert_eq!(p.returns.registration_working_days, 1);
+    }
+
+    #[test]
     fn placeholders_are_recognised_whatever_the_case_and_spacing() {
         let p = Policy::default_policy();
         for t in ["unknown", " Unknown ", "不详", "N/A", "-", ""] {

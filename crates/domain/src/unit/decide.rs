@@ -661,7 +661,10 @@ fn confirm_fault(
     }];
     let in_warranty = state.open_return().and_then(|r| r.in_warranty) == Some(true);
     let prior_repairs = state.prior_repairs();
-    if in_warranty && prior_repairs >= policy.two_strikes_repairs {
+    // Rules 9 and 10: damage by the customer's misuse is not the product failing again, so it
+    // never forces the free scrap-and-exchange.
+    let product_failed = cause != CauseCategory::CustomerMisuse;
+    if in_warranty && product_failed && prior_repairs >= policy.two_strikes_repairs {
         events.push(UnitEvent::TwoStrikesRepairedReached {
             return_id,
             prior_repairs,

@@ -1056,6 +1056,25 @@ fn a_unit_failing_after_two_in_warranty_repairs_must_be_scrapped() {
 }
 
 #[test]
+fn customer_misuse_after_two_repairs_is_not_a_third_strike() {
+    let mut w = World::new();
+    w.full_repair_cycle();
+    w.full_repair_cycle();
+    w.in_repair();
+    let events = w.ok(
+        &repair(),
+        UnitCommand::ConfirmFault {
+            fault_found: true,
+            cause: CauseCategory::CustomerMisuse,
+            analysis: "cable pulled out by a forklift".into(),
+        },
+    );
+    assert_eq!(types(&events), ["FaultConfirmed"]);
+    assert!(!w.state.exchange_due);
+    assert_eq!(w.state.step, Step::InRepair);
+}
+
+#[test]
 fn one_prior_repair_is_not_yet_two_strikes() {
     let mut w = World::new();
     w.full_repair_cycle();
