@@ -72,6 +72,11 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
         "rule 12",
     ),
     (
+        "/v1/units/{serial}/customer-declined-return",
+        &[AfterSales, TechnicalService],
+        "rule 12: whoever speaks to the customer",
+    ),
+    (
         "/v1/units/{serial}/spare-registration",
         &[AfterSales],
         "rule 12",

@@ -151,7 +151,8 @@ pub struct ReadQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UnitListQuery {
-    /// Only units at this step (for example `registered`, `in_repair`).
+    /// Only units at this step (for example `registered`, `in_repair`). `received` lists the
+    /// units awaiting registration: with after-sales, not yet registered (pile-up, rule 13).
     pub step: Option<String>,
     /// Only units currently in this zone.
     #[param(value_type = Option<repairledger_domain::unit::Zone>)]
@@ -187,6 +188,8 @@ pub struct OpenReturnRequest {
     pub form: OffSiteInfo,
     pub customer_signature: Option<Signature>,
     /// When the field receiver came back to the factory (rule 3's two working days start here).
+    /// Required for a carried return (`receiver-return-date-required`); not after the return
+    /// is opened.
     pub receiver_returned_at: Option<DateTime<Utc>>,
     /// A date the customer needs the unit back by, if shorter than the policy's cycle.
     pub customer_due_date: Option<NaiveDate>,
@@ -297,6 +300,17 @@ pub struct CustomerInsistsRequest {
 #[serde(deny_unknown_fields)]
 pub struct DevelopmentConfirmationRequest {
     pub finding: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// Rule 12: the customer will not take the repaired unit back. Recorded with who asked and why,
+/// it is what lets their unit become a repair spare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "customer replaced the line; confirmed by phone with Mr Zhang", "occurred_at": null}))]
+pub struct CustomerDeclinedReturnRequest {
+    /// Why, and how the customer said so; a placeholder is refused.
+    pub reason: String,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 

@@ -29,7 +29,8 @@ use crate::routes::{
     paths(
         units::open_return, units::receive_by_post, units::initiate_handover, units::sign_handover,
         units::cancel_handover, units::register, units::confirm_fault, units::record_repair,
-        units::declare_unrepairable, units::inspect, units::place_for_return, units::register_as_spare,
+        units::declare_unrepairable, units::inspect, units::place_for_return,
+        units::record_customer_declined_return, units::register_as_spare,
         units::deliver, units::decide_disposition, units::customer_insists, units::confirm_no_fault,
         units::scrap, units::return_to_stock, units::exchange, units::emergency_use,
         plans::compile, plans::request_amendment, plans::revise, plans::co_sign, plans::issue,

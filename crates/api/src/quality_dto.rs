@@ -176,6 +176,21 @@ pub struct QcReport {
     pub rows: Vec<ReportRow>,
     pub by_cause: Vec<CauseTotal>,
     pub total: u32,
+    /// Rules 5 and 13: the month's receipts by registration, so pile-up shows in the report.
+    pub registration: RegistrationTally,
+}
+
+/// Units received by after-sales in the month (every month when absent), by how their
+/// registration went (the `registration` timer).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RegistrationTally {
+    pub received: u32,
+    /// Registered within `returns.registration_working_days`.
+    pub registered_in_time: u32,
+    /// Registered after the deadline.
+    pub registered_late: u32,
+    /// Still awaiting registration at the report's position.
+    pub awaiting_registration: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

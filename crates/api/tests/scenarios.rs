@@ -250,6 +250,8 @@ scenario!(field_service_on_time);
 scenario!(return_deadlines);
 scenario!(complaint_grades);
 scenario!(qc_month);
+scenario!(untimed_arrival);
+scenario!(spare_without_decision);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;

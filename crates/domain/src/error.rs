@@ -86,6 +86,15 @@ pub enum DomainError {
     ExchangeNotDue,
     #[error("the customer already received a spare for this unit: once repaired it becomes a repair spare")]
     EmergencyUnitBecomesSpare,
+    #[error("a carried return needs the date the field receiver came back to the factory (receiver_returned_at): the carry-back clock starts there")]
+    ReceiverReturnDateRequired,
+    #[error("the customer's unit is registered as a spare only after an exchange, an on-site spare, or the customer's recorded decision not to take it back")]
+    SpareWithoutCustomerDecision,
+    #[error("technical service's customer-cause flag ({customer_cause}) contradicts the repair dept's confirmed cause ({cause})")]
+    CustomerCauseContradictsFindings {
+        customer_cause: bool,
+        cause: &'static str,
+    },
     #[error("the spare does not qualify for return to stock: {reason}")]
     SpareNotSuitableForStock { reason: String },
     #[error("a repair spare of model {model} is available ({count}); use it instead of emergency production")]
@@ -252,6 +261,9 @@ impl DomainError {
             AlreadyExchanged { .. } => "already-exchanged",
             ExchangeNotDue => "exchange-not-due",
             EmergencyUnitBecomesSpare => "emergency-unit-becomes-spare",
+            ReceiverReturnDateRequired => "receiver-return-date-required",
+            SpareWithoutCustomerDecision => "spare-without-customer-decision",
+            CustomerCauseContradictsFindings { .. } => "customer-cause-contradicts-findings",
             SpareNotSuitableForStock { .. } => "spare-not-suitable-for-stock",
             SpareAvailable { .. } => "spare-available",
             AlreadyInZone { .. } => "already-in-zone",
@@ -380,6 +392,15 @@ impl DomainError {
                 "domain.md §1 rule 14 (seed 000 part 2 art. 11): emergency"
             }
             SpareNotSuitableForStock { .. } => "domain.md §1 rule 12: return to stock (退库)",
+            ReceiverReturnDateRequired => {
+                "domain.md §1 rule 3 (seed 000 part 2 art. 8.1): carried-back units reach after-sales within 2 working days of the receiver's return"
+            }
+            SpareWithoutCustomerDecision => {
+                "domain.md §1 rule 12 (seed 000 part 2 art. 9): only a unit not to be returned becomes a repair spare"
+            }
+            CustomerCauseContradictsFindings { .. } => {
+                "domain.md §1 rules 7 and 9: the disposition follows the repair dept's cause analysis"
+            }
             AlreadyInZone { .. } => "domain.md §1 rule 15: a unit is in at most one zone",
             StepOutOfOrder { .. } => "domain.md §1: the return-for-repair process",
             ServiceRequestNotFound { .. } | NotServiceDept { .. } => {
@@ -459,6 +480,9 @@ pub const CODES: &[&str] = &[
     "already-exchanged",
     "exchange-not-due",
     "emergency-unit-becomes-spare",
+    "receiver-return-date-required",
+    "spare-without-customer-decision",
+    "customer-cause-contradicts-findings",
     "spare-not-suitable-for-stock",
     "spare-available",
     "already-in-zone",

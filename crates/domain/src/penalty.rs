@@ -19,6 +19,7 @@ use crate::unit::Ctx;
 pub enum PenaltyRule {
     CarryBack,
     RepairCycle,
+    Registration,
     SpareRetrieval,
     Relay,
     Contact,
@@ -39,9 +40,10 @@ pub enum PenaltyRule {
 }
 
 impl PenaltyRule {
-    pub const ALL: [PenaltyRule; 17] = [
+    pub const ALL: [PenaltyRule; 18] = [
         PenaltyRule::CarryBack,
         PenaltyRule::RepairCycle,
+        PenaltyRule::Registration,
         PenaltyRule::SpareRetrieval,
         PenaltyRule::Relay,
         PenaltyRule::Contact,
@@ -72,6 +74,7 @@ impl PenaltyRule {
         Some(match self {
             P::CarryBack => TimerRule::CarryBack,
             P::RepairCycle => TimerRule::RepairCycle,
+            P::Registration => TimerRule::Registration,
             P::SpareRetrieval => TimerRule::SpareRetrieval,
             P::Relay => TimerRule::Relay,
             P::Contact => TimerRule::Contact,

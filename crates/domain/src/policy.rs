@@ -109,6 +109,10 @@ pub struct ReturnsPolicy {
     pub carry_back_working_days: u32,
     /// Rule 13: the whole in-factory cycle, in calendar days.
     pub repair_cycle_days: u32,
+    /// Rules 5 and 13: working days from receipt by after-sales to registration. The seeds say
+    /// only "after receiving" (接收后); 1 is our documented default. Absent in older policies.
+    #[serde(default = "default_registration_working_days")]
+    pub registration_working_days: u32,
     /// Rule 11: a unit produced at most this many days before it is scrapped is "young" and goes
     /// to the development dept. The seeds give no number; 365 is our documented default.
     pub young_unit_days: u32,
@@ -124,6 +128,10 @@ pub struct ReturnsPolicy {
     pub placeholders: Vec<String>,
     /// Rule 12: which spares may return to stock (退库).
     pub return_to_stock: ReturnToStockPolicy,
+}
+
+fn default_registration_working_days() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +179,10 @@ impl Policy {
             (
                 r.repair_cycle_days >= 1,
                 "repair_cycle_days must be at least 1",
+            ),
+            (
+                r.registration_working_days >= 1,
+                "registration_working_days must be at least 1",
             ),
             (
                 r.spare_retrieval_days >= 1,
@@ -303,11 +315,12 @@ mod tests {
         let p = Policy::default_policy();
         assert_eq!(p.returns.carry_back_working_days, 2);
         assert_eq!(p.returns.repair_cycle_days, 14);
+        assert_eq!(p.returns.registration_working_days, 1);
     }
 
     #[test]
     fn it_should_refuse_an_unknown_field() {
-        let text = Policy::DEFAULT_TOML.replace("version = 2", "version = 2\nsurprise = 3");
+        let text = Policy::DEFAULT_TOML.replace("version = 3", "version = 3\nsurprise = 3");
         assert!(matches!(Policy::parse(&text), Err(PolicyError::Parse(_))));
     }
 
@@ -315,6 +328,23 @@ mod tests {
     fn it_should_refuse_a_zero_repair_cycle() {
         let text = Policy::DEFAULT_TOML.replace("repair_cycle_days = 14", "repair_cycle_days = 0");
         assert!(matches!(Policy::parse(&text), Err(PolicyError::Invalid(_))));
+    }
+
+    #[test]
+    fn it_should_refuse_a_zero_registration_deadline() {
+        let text = Policy::DEFAULT_TOML.replace(
+            "registration_working_days = 1",
+            "registration_working_days = 0",
+        );
+        assert!(matches!(Policy::parse(&text), Err(PolicyError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_policy_written_before_the_registration_deadline_gets_the_documented_default() {
+        let text = Policy::DEFAULT_TOML.replace("registration_working_days = 1\n", "");
+        assert!(!text.contains("registration_working_days"));
+        let p = toml::from_str::<Policy>(&text).expect("parses without the key");
+        assert_eq!(p.returns.registration_working_days, 1);
     }
 
     #[test]

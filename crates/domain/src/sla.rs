@@ -17,8 +17,12 @@ pub enum TimerRule {
     /// §1 rule 3: a carried-back unit reaches after-sales within 2 working days of the
     /// receiver's return to the factory.
     CarryBack,
-    /// §1 rule 13: the in-factory cycle, two weeks or the customer's date if sooner.
+    /// §1 rule 13: the in-factory cycle, two weeks or the customer's date if sooner, from the
+    /// unit's receipt by after-sales.
     RepairCycle,
+    /// §1 rules 5 and 13: after-sales registers a received unit (返厂维修登记表) promptly, so
+    /// units never pile up unregistered.
+    Registration,
     /// §1 rule 14: the faulty unit is retrieved after a spare replaced it on site.
     SpareRetrieval,
     /// §2: whoever receives a request relays it to the service dept (4 working hours).
@@ -52,6 +56,7 @@ impl TimerRule {
         match self {
             TimerRule::CarryBack => "carry_back",
             TimerRule::RepairCycle => "repair_cycle",
+            TimerRule::Registration => "registration",
             TimerRule::SpareRetrieval => "spare_retrieval",
             TimerRule::Relay => "relay",
             TimerRule::Contact => "contact",
@@ -141,6 +146,7 @@ pub fn budget_for(
             }
             None => Budget::Days(r.repair_cycle_days),
         },
+        TimerRule::Registration => Budget::WorkingDays(r.registration_working_days),
         TimerRule::SpareRetrieval => match p.until {
             Some(t) => Budget::Until(t),
             None => Budget::Days(r.spare_retrieval_days),

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use repairledger_domain::penalty::{PenaltyEvent, PenaltyRule};
 use repairledger_domain::service::*;
 use repairledger_domain::sla::{Pause, TimerParams, TimerRule};
-use repairledger_domain::unit::{CustomerRef, PersonRef, ReturnMode, Signature, UnitEvent};
+use repairledger_domain::unit::{CustomerRef, PersonRef, ReturnMode, Signature, Step, UnitEvent};
 use repairledger_domain::Role;
 use repairledger_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
@@ -320,29 +320,13 @@ impl ReadModel {
             UnitEvent::ReceivedByPost { at, .. } => {
                 self.stop_timer(serial, TimerRule::CarryBack, *at, e)
             }
-            UnitEvent::UnitRegistered { return_id, at, .. } => {
+            UnitEvent::UnitRegistered { at, .. } => {
                 self.stop_timer(serial, TimerRule::CarryBack, *at, e);
-                let due = self
-                    .units
-                    .get(serial)
-                    .and_then(|u| u.records.iter().rev().find(|r| &r.return_id == return_id))
-                    .and_then(|r| r.customer_due_date);
-                self.start_timer(
-                    TimerRule::RepairCycle,
-                    SubjectKind::Unit,
-                    serial,
-                    Some(return_id.clone()),
-                    actor(),
-                    *at,
-                    TimerParams {
-                        customer_due_date: due,
-                        ..Default::default()
-                    },
-                    e,
-                );
+                self.stop_timer(serial, TimerRule::Registration, *at, e);
             }
             UnitEvent::ReturnClosed { at, .. } => {
                 self.stop_timer(serial, TimerRule::CarryBack, *at, e);
+                self.stop_timer(serial, TimerRule::Registration, *at, e);
                 self.stop_timer(serial, TimerRule::RepairCycle, *at, e);
             }
             UnitEvent::ReplacedBySpareOnSite {
@@ -362,6 +346,65 @@ impl ReadModel {
             ),
             _ => {}
         }
+        self.receipt_timers(serial, e, ev);
+    }
+
+    /// Rules 5 and 13: the repair cycle and the registration deadline start when after-sales
+    /// receives the unit (售后服务部接收), whatever the path: a carried unit's signed handover, a
+    /// mailed unit out of the post, a customer's unit taken in directly. Not at registration,
+    /// or a unit never registered would have no clock.
+    fn receipt_timers(&mut self, serial: &str, e: &RecordedEvent, ev: &UnitEvent) {
+        let at = match ev {
+            UnitEvent::ReturnOpened { at, .. }
+            | UnitEvent::ReceivedByPost { at, .. }
+            | UnitEvent::HandoverSigned { at, .. } => *at,
+            _ => return,
+        };
+        // Only the event that made after-sales the holder (the state is already folded).
+        let Some(view) = self.units.get(serial) else {
+            return;
+        };
+        let Some(r) = view.state.open_return() else {
+            return;
+        };
+        if view.state.step != Step::Received || r.arrived_at != Some(at) {
+            return;
+        }
+        let arrived = at;
+        let return_id = r.return_id.clone();
+        let due = view
+            .records
+            .iter()
+            .rev()
+            .find(|rec| rec.return_id == return_id)
+            .and_then(|rec| rec.customer_due_date);
+        let receiver = PersonRef {
+            person_id: e.actor.person_id.clone(),
+            role: Role::parse(&e.actor.role).unwrap_or(Role::AfterSales),
+        };
+        self.start_timer(
+            TimerRule::Registration,
+            SubjectKind::Unit,
+            serial,
+            Some(return_id.clone()),
+            receiver.clone(),
+            arrived,
+            TimerParams::default(),
+            e,
+        );
+        self.start_timer(
+            TimerRule::RepairCycle,
+            SubjectKind::Unit,
+            serial,
+            Some(return_id),
+            receiver,
+            arrived,
+            TimerParams {
+                customer_due_date: due,
+                ..Default::default()
+            },
+            e,
+        );
     }
 
     pub(crate) fn apply_service(&mut self, id: &str, e: &RecordedEvent, ev: &ServiceEvent) {

@@ -72,6 +72,9 @@ pub struct ReturnRecord {
     pub two_strikes: Option<String>,
     pub customer_fee_minor: Option<i64>,
     pub development_confirmation: Option<Entry>,
+    /// Rule 12: the customer's recorded decision not to take the unit back, and why.
+    #[serde(default)]
+    pub customer_declined: Option<Entry>,
     pub scrapped: Option<Entry>,
     pub delivered_to: Option<Signature>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -420,6 +423,7 @@ impl ReadModel {
                 two_strikes: None,
                 customer_fee_minor: None,
                 development_confirmation: None,
+                customer_declined: None,
                 scrapped: None,
                 delivered_to: None,
                 closed_at: None,
@@ -566,6 +570,11 @@ impl ReadModel {
             NoFaultConfirmedByDevelopment { finding, at, .. } => {
                 if let Some(r) = record {
                     r.development_confirmation = Some(entry(finding, at));
+                }
+            }
+            CustomerDeclinedReturn { reason, at, .. } => {
+                if let Some(r) = record {
+                    r.customer_declined = Some(entry(reason, at));
                 }
             }
             UnitScrapped { reason, at, .. } => {

@@ -374,7 +374,10 @@ fn scenario(rule: TimerRule, after: Duration) -> (Log, String) {
             );
             return (log, id("K"));
         }
-        TimerRule::CarryBack | TimerRule::RepairCycle | TimerRule::SpareRetrieval => {
+        TimerRule::CarryBack
+        | TimerRule::RepairCycle
+        | TimerRule::Registration
+        | TimerRule::SpareRetrieval => {
             let u = "unit-U";
             let opened = |at: DateTime<Utc>, returned: Option<DateTime<Utc>>, emergency: bool| {
                 UnitEvent::ReturnOpened {
@@ -422,8 +425,9 @@ fn scenario(rule: TimerRule, after: Duration) -> (Log, String) {
                     log.add(u, AS, stop, registered(stop));
                 }
                 TimerRule::RepairCycle => {
-                    log.add(u, FR, t, opened(t, None, false));
-                    log.add(u, AS, t, registered(t));
+                    // The cycle runs from after-sales' receipt, registered or not.
+                    log.add(u, FR, t, opened(t, Some(t), false));
+                    log.add(u, AS, t, handed_to_after_sales(t));
                     log.add(
                         u,
                         AS,
@@ -434,6 +438,11 @@ fn scenario(rule: TimerRule, after: Duration) -> (Log, String) {
                             at: stop,
                         },
                     );
+                }
+                TimerRule::Registration => {
+                    log.add(u, FR, t, opened(t, Some(t), false));
+                    log.add(u, AS, t, handed_to_after_sales(t));
+                    log.add(u, AS, stop, registered(stop));
                 }
                 _ => {
                     log.add(
@@ -459,6 +468,22 @@ fn scenario(rule: TimerRule, after: Duration) -> (Log, String) {
     (log, id("S"))
 }
 
+/// The field receiver's signed handover of unit U to after-sales.
+fn handed_to_after_sales(at: DateTime<Utc>) -> UnitEvent {
+    UnitEvent::HandoverSigned {
+        handover_id: "H".into(),
+        from: PersonRef {
+            person_id: "li.fr".into(),
+            role: Role::FieldReceiver,
+        },
+        to: PersonRef {
+            person_id: "wang.as".into(),
+            role: Role::AfterSales,
+        },
+        at,
+    }
+}
+
 /// (rule, a stop in time, a stop too late). Working-hour budgets of 4 and 8 from Tuesday 09:00
 /// end on Tuesday 14:30 and Wednesday 09:30; working days end at a close of business.
 const CASES: &[(TimerRule, i64, i64)] = &[
@@ -475,6 +500,8 @@ const CASES: &[(TimerRule, i64, i64)] = &[
     (TimerRule::SatisfactionCheck, 7 * 24, 8 * 24),
     (TimerRule::CarryBack, 2 * 24, 3 * 24),
     (TimerRule::RepairCycle, 13 * 24, 15 * 24),
+    // One working day from Tuesday 09:00: Wednesday's close of business (17:30).
+    (TimerRule::Registration, 32, 34),
     (TimerRule::SpareRetrieval, 6 * 24, 8 * 24),
     (TimerRule::ComplaintResolution, 9 * 24, 11 * 24),
 ];
@@ -497,7 +524,7 @@ fn every_rule_is_met_in_time_and_breached_when_late() {
         );
     }
     let covered: std::collections::BTreeSet<_> = CASES.iter().map(|c| c.0).collect();
-    assert_eq!(covered.len(), 15, "every timer rule has a case");
+    assert_eq!(covered.len(), 16, "every timer rule has a case");
 }
 
 #[test]
@@ -528,4 +555,117 @@ fn after_sales_receiving_a_request_has_no_relay_to_breach() {
         log.judge("S.relay.1", t0() + Duration::days(9)),
         TimerState::Met
     );
+}
+
+/// A return of unit U opened by `by`, in `mode`, held as `custody`.
+fn opened_as(mode: ReturnMode, by: (&str, Role), custody: Custody, at: DateTime<Utc>) -> UnitEvent {
+    UnitEvent::ReturnOpened {
+        return_id: "R".into(),
+        mode,
+        customer: CustomerRef {
+            customer_id: "C".into(),
+            name: "Customer".into(),
+        },
+        form: OffSiteInfo {
+            fault_symptoms: "dead".into(),
+            site: "plant".into(),
+            circumstances: "night shift".into(),
+            filled_by: by.0.into(),
+            unverifiable_reason: None,
+        },
+        opened_by: PersonRef {
+            person_id: by.0.into(),
+            role: by.1,
+        },
+        custody,
+        customer_signature: None,
+        receiver_returned_at: None,
+        customer_due_date: None,
+        emergency_retrieval: false,
+        at,
+    }
+}
+
+#[test]
+fn a_mailed_unit_received_but_never_registered_has_its_clocks_running_from_receipt() {
+    let mut log = Log::new();
+    let t = t0();
+    log.add(
+        "unit-U",
+        TS,
+        t,
+        opened_as(ReturnMode::Mailed, TS, Custody::InPost, t),
+    );
+    assert!(!log.model.timer_running("U", TimerRule::RepairCycle));
+    let received_at = t + Duration::days(2);
+    log.add(
+        "unit-U",
+        AS,
+        received_at,
+        UnitEvent::ReceivedByPost {
+            return_id: "R".into(),
+            received_by: PersonRef {
+                person_id: "wang.as".into(),
+                role: Role::AfterSales,
+            },
+            waybill: "SF1".into(),
+            at: received_at,
+        },
+    );
+    let registration = &log.model.timers["U.registration.1"];
+    assert_eq!(registration.started_at, received_at);
+    assert_eq!(registration.responsible.person_id, "wang.as");
+    assert_eq!(log.model.timers["U.repair_cycle.1"].started_at, received_at);
+    // Thursday 09:00 + 1 working day: Friday's close of business, then breached.
+    assert_eq!(
+        log.judge("U.registration.1", received_at + Duration::hours(8)),
+        TimerState::Running
+    );
+    assert_eq!(
+        log.judge("U.registration.1", received_at + Duration::days(3)),
+        TimerState::Breached
+    );
+    assert_eq!(
+        log.judge("U.repair_cycle.1", received_at + Duration::days(15)),
+        TimerState::Breached
+    );
+}
+
+#[test]
+fn a_customer_direct_unit_is_timed_from_after_sales_taking_it_in() {
+    let mut log = Log::new();
+    let t = t0();
+    log.add(
+        "unit-U",
+        AS,
+        t,
+        opened_as(
+            ReturnMode::CustomerDirect,
+            AS,
+            Custody::Person {
+                person_id: "wang.as".into(),
+                role: Role::AfterSales,
+            },
+            t,
+        ),
+    );
+    assert!(log.model.timer_running("U", TimerRule::Registration));
+    assert!(log.model.timer_running("U", TimerRule::RepairCycle));
+    assert_eq!(log.model.timers["U.repair_cycle.1"].started_at, t);
+}
+
+#[test]
+fn an_old_carried_return_without_the_receivers_date_still_replays_with_a_repair_cycle() {
+    let mut log = Log::new();
+    let t = t0();
+    let fr = Custody::Person {
+        person_id: "li.fr".into(),
+        role: Role::FieldReceiver,
+    };
+    log.add("unit-U", FR, t, opened_as(ReturnMode::Carried, FR, fr, t));
+    assert!(!log.model.timer_running("U", TimerRule::CarryBack));
+    let signed = t + Duration::hours(3);
+    log.add("unit-U", AS, signed, handed_to_after_sales(signed));
+    assert_eq!(log.model.timers["U.repair_cycle.1"].started_at, signed);
+    assert!(log.model.timer_running("U", TimerRule::Registration));
 }

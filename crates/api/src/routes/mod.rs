@@ -101,6 +101,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(units::declare_unrepairable)
         .service(units::inspect)
         .service(units::place_for_return)
+        .service(units::record_customer_declined_return)
         .service(units::register_as_spare)
         .service(units::deliver)
         .service(units::decide_disposition)

@@ -230,7 +230,34 @@ fn report(state: &AppState, m: &ReadModel, month: Option<&str>) -> QcReport {
             .map(|(cause, total)| CauseTotal { cause, total })
             .collect(),
         rows,
+        registration: registration_tally(state, m, month),
     }
+}
+
+/// Rules 5 and 13: how the month's receipts by after-sales went to registration. The month of a
+/// unit is the local month it was received in; a late registration is judged at its stop.
+fn registration_tally(state: &AppState, m: &ReadModel, month: Option<&str>) -> RegistrationTally {
+    let calendar = state.policy.calendar();
+    let mut tally = RegistrationTally::default();
+    let timers = m.timers.values().filter(|t| {
+        t.rule == repairledger_domain::sla::TimerRule::Registration
+            && month.is_none_or(|x| x == calendar.local_month(t.started_at))
+    });
+    for t in timers {
+        tally.received += 1;
+        match t.stopped_at {
+            None => tally.awaiting_registration += 1,
+            Some(stop) => {
+                let judged = crate::routes::sla::judge(state, m, t, stop);
+                if judged.evaluation.state == repairledger_domain::sla::TimerState::Breached {
+                    tally.registered_late += 1;
+                } else {
+                    tally.registered_in_time += 1;
+                }
+            }
+        }
+    }
+    tally
 }
 
 fn csv(r: &QcReport) -> String {

@@ -328,7 +328,16 @@ unit_step!(
     |b| UnitCommand::PlaceForReturn
 );
 unit_step!(
-    /// Register a qualified unit as a repair spare in the spares zone (after-sales, rule 12).
+    /// Record the customer's decision not to take the repaired unit back, with the reason
+    /// (after-sales or technical service, rule 12): without it, or an exchange, or a spare left
+    /// on site, the customer's unit does not become a spare.
+    record_customer_declined_return, "/units/{serial}/customer-declined-return", "/v1/units/{serial}/customer-declined-return",
+    CustomerDeclinedReturnRequest, "recordCustomerDeclinedReturn", "spares", "Decision recorded",
+    |b| UnitCommand::RecordCustomerDeclinedReturn { reason: b.reason.clone() }
+);
+unit_step!(
+    /// Register a qualified unit as a repair spare in the spares zone (after-sales, rule 12):
+    /// only a unit not to be returned (exchanged, replaced on site, or declined by the customer).
     register_as_spare, "/units/{serial}/spare-registration", "/v1/units/{serial}/spare-registration", StepRequest, "registerAsSpare", "spares",
     "The unit entered the spares zone",
     |b| UnitCommand::RegisterAsSpare

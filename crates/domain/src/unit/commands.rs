@@ -101,6 +101,10 @@ pub enum UnitCommand {
         findings: String,
     },
     PlaceForReturn,
+    /// Rule 12: the customer's decision not to take the repaired unit back, with the reason.
+    RecordCustomerDeclinedReturn {
+        reason: String,
+    },
     RegisterAsSpare,
     DeliverToCustomer {
         customer_signature: Signature,

@@ -90,6 +90,7 @@ pub fn decide(state: &UnitState, cmd: &UnitCommand, ctx: &Ctx) -> Decision {
             findings,
         } => inspect(state, *passed, label.as_deref(), findings, ctx),
         PlaceForReturn => place_for_return(state, ctx),
+        RecordCustomerDeclinedReturn { reason } => customer_declined_return(state, reason, ctx),
         RegisterAsSpare => register_as_spare(state, ctx),
         DeliverToCustomer { customer_signature } => deliver(state, customer_signature, ctx),
         DecideDisposition {
@@ -364,6 +365,19 @@ fn open_return(state: &UnitState, c: &OpenReturn, ctx: &Ctx) -> Decision {
     require_specific(&c.form.fault_symptoms, "fault_symptoms", reason, ctx)?;
     require_specific(&c.form.site, "site", reason, ctx)?;
     require_specific(&c.form.circumstances, "circumstances", reason, ctx)?;
+    // Rule 3: a carried unit's clock starts when the receiver is back at the factory, so that
+    // date is part of the return; a date still to come is not a fact yet.
+    if c.mode == ReturnMode::Carried {
+        let back = c
+            .receiver_returned_at
+            .ok_or(DomainError::ReceiverReturnDateRequired)?;
+        if back > ctx.at {
+            return Err(DomainError::InvalidInput {
+                field: "receiver_returned_at",
+                reason: "after the time the return is opened".into(),
+            });
+        }
+    }
 
     let mut events = Vec::new();
     if state.product.is_none() {
@@ -647,7 +661,10 @@ fn confirm_fault(
     }];
     let in_warranty = state.open_return().and_then(|r| r.in_warranty) == Some(true);
     let prior_repairs = state.prior_repairs();
-    if in_warranty && prior_repairs >= policy.two_strikes_repairs {
+    // Rules 9 and 10: damage by the customer's misuse is not the product failing again, so it
+    // never forces the free scrap-and-exchange.
+    let product_failed = cause != CauseCategory::CustomerMisuse;
+    if in_warranty && product_failed && prior_repairs >= policy.two_strikes_repairs {
         events.push(UnitEvent::TwoStrikesRepairedReached {
             return_id,
             prior_repairs,
@@ -764,10 +781,45 @@ fn place_for_return(state: &UnitState, ctx: &Ctx) -> Decision {
     )?])
 }
 
+/// Rule 12: the customer's decision not to take the repaired unit back, recorded by whoever
+/// speaks to the customer, is what lets their unit become a spare.
+fn customer_declined_return(state: &UnitState, reason: &str, ctx: &Ctx) -> Decision {
+    require_role(
+        ctx,
+        &[Role::AfterSales, Role::TechnicalService],
+        "record the customer's decision not to take the unit back",
+    )?;
+    let r = state.open_return().ok_or(DomainError::StepOutOfOrder {
+        step: state.step.as_str(),
+        expected: "an open return",
+    })?;
+    if r.customer_declined {
+        return Err(DomainError::StepOutOfOrder {
+            step: "customer decision recorded",
+            expected: "a return whose customer has not yet declined it",
+        });
+    }
+    require_specific(reason, "reason", None, ctx)?;
+    Ok(vec![UnitEvent::CustomerDeclinedReturn {
+        return_id: r.return_id.clone(),
+        reason: reason.into(),
+        recorded_by: me(ctx),
+        at: ctx.at,
+    }])
+}
+
 fn register_as_spare(state: &UnitState, ctx: &Ctx) -> Decision {
     after_sales_holding(state, ctx, "register a repair spare")?;
     require_step(state, &[Step::Qualified], "qualified by QC")?;
     let return_id = open_return_id(state)?;
+    // Rule 12: a customer's unit is not to be returned only for a recorded reason: the customer
+    // already has another unit (an exchange, or a spare left on site) or said so.
+    let r = state.open_return();
+    let not_to_be_returned = state.exchanged_with.is_some()
+        || r.is_some_and(|r| r.emergency_retrieval || r.customer_declined);
+    if !not_to_be_returned {
+        return Err(DomainError::SpareWithoutCustomerDecision);
+    }
     Ok(vec![
         UnitEvent::RegisteredAsSpare {
             return_id: return_id.clone(),
@@ -844,6 +896,23 @@ fn decide_disposition(
         step: state.step.as_str(),
         expected: "an open return",
     })?;
+    // Rules 7 and 9: the customer-cause flag must agree with the repair dept's confirmed cause,
+    // so a misuse finding cannot end in a free exchange, nor a product fault in "as is".
+    let cause = match r.finding {
+        Some(Finding::Fault { cause }) => cause,
+        _ => {
+            return Err(DomainError::StepOutOfOrder {
+                step: "unrepairable without a confirmed cause",
+                expected: "a confirmed fault and cause",
+            })
+        }
+    };
+    if customer_cause != (cause == CauseCategory::CustomerMisuse) {
+        return Err(DomainError::CustomerCauseContradictsFindings {
+            customer_cause,
+            cause: cause.as_str(),
+        });
+    }
     let in_warranty = r.in_warranty == Some(true);
     // Rule 9, in the order the seed gives it.
     let disposition = if customer_cause {

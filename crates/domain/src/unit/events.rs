@@ -166,6 +166,14 @@ pub enum UnitEvent {
         outcome: ReturnOutcome,
         at: DateTime<Utc>,
     },
+    /// Rule 12: the customer will not take the repaired unit back (recorded with who asked and
+    /// why), so it may become a repair spare.
+    CustomerDeclinedReturn {
+        return_id: String,
+        reason: String,
+        recorded_by: PersonRef,
+        at: DateTime<Utc>,
+    },
     /// Registered as a repair spare (维修备品), rule 12.
     RegisteredAsSpare {
         return_id: String,
@@ -249,6 +257,7 @@ impl UnitEvent {
             UnitScrapped { .. } => "UnitScrapped",
             ReturnedToCustomer { .. } => "ReturnedToCustomer",
             ReturnClosed { .. } => "ReturnClosed",
+            CustomerDeclinedReturn { .. } => "CustomerDeclinedReturn",
             RegisteredAsSpare { .. } => "RegisteredAsSpare",
             ReturnedToStock { .. } => "ReturnedToStock",
             SpareUsedOnSite { .. } => "SpareUsedOnSite",

@@ -105,6 +105,9 @@ pub struct ReturnCase {
     pub disposition: Option<Disposition>,
     pub customer_insisted_fee: Option<i64>,
     pub development_confirmed: bool,
+    /// Rule 12: the customer's recorded decision not to take the unit back.
+    #[serde(default)]
+    pub customer_declined: bool,
     pub outcome: Option<ReturnOutcome>,
 }
 
@@ -255,6 +258,7 @@ impl UnitState {
                     disposition: None,
                     customer_insisted_fee: None,
                     development_confirmed: false,
+                    customer_declined: false,
                     outcome: None,
                 });
                 self.custody = Some(custody.clone());
@@ -402,6 +406,11 @@ impl UnitState {
             ReturnClosed { outcome, .. } => {
                 if let Some(r) = self.open_return_mut() {
                     r.outcome = Some(*outcome);
+                }
+            }
+            CustomerDeclinedReturn { .. } => {
+                if let Some(r) = self.open_return_mut() {
+                    r.customer_declined = true;
                 }
             }
             RegisteredAsSpare { .. } => self.step = Step::Spare,

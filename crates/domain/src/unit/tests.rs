@@ -55,6 +55,11 @@ fn form() -> OffSiteInfo {
     }
 }
 
+/// When the field receiver came back to the factory: before every test's first command.
+fn receiver_back() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap()
+}
+
 fn open_cmd(return_id: &str, mode: ReturnMode, form: OffSiteInfo) -> UnitCommand {
     UnitCommand::OpenReturn(OpenReturn {
         return_id: return_id.into(),
@@ -63,7 +68,7 @@ fn open_cmd(return_id: &str, mode: ReturnMode, form: OffSiteInfo) -> UnitCommand
         product: None,
         form,
         customer_signature: None,
-        receiver_returned_at: None,
+        receiver_returned_at: (mode == ReturnMode::Carried).then(receiver_back),
         customer_due_date: None,
     })
 }
@@ -164,7 +169,7 @@ impl World {
                 product: None,
                 form: form(),
                 customer_signature: Some(sig()),
-                receiver_returned_at: None,
+                receiver_returned_at: Some(self.now),
                 customer_due_date: None,
             }),
         );
@@ -230,6 +235,17 @@ impl World {
         self.hand(&qc(), &after_sales(), None);
     }
 
+    /// Rule 12: the customer declines the repaired unit, which after-sales then keeps as a spare.
+    fn declined_and_spare(&mut self) {
+        self.ok(
+            &after_sales(),
+            UnitCommand::RecordCustomerDeclinedReturn {
+                reason: "customer bought a newer model and does not want it back".into(),
+            },
+        );
+        self.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+    }
+
     /// A full return that ends with the repaired unit back at the customer.
     fn full_repair_cycle(&mut self) {
         self.qualified_with_after_sales();
@@ -261,8 +277,20 @@ impl World {
     }
 
     fn unrepairable_with_technical_service(&mut self) {
+        self.unrepairable_with_cause(CauseCategory::ComponentQuality);
+    }
+
+    /// Unrepairable after the repair dept confirmed `cause`, with technical service.
+    fn unrepairable_with_cause(&mut self, cause: CauseCategory) {
         self.in_repair();
-        self.diagnose(true);
+        self.ok(
+            &repair(),
+            UnitCommand::ConfirmFault {
+                fault_found: true,
+                cause,
+                analysis: "housing cracked, main board burnt".into(),
+            },
+        );
         self.ok(
             &repair(),
             UnitCommand::DeclareUnrepairable {
@@ -352,6 +380,43 @@ fn it_should_refuse_a_carried_return_opened_by_after_sales() {
     let mut w = World::new();
     let e = w.err(&after_sales(), open_cmd("R1", ReturnMode::Carried, form()));
     assert_eq!(e.code(), "wrong-opener-for-mode");
+}
+
+#[test]
+fn a_carried_return_records_when_the_receiver_came_back_to_the_factory() {
+    let mut w = World::new();
+    let events = w.ok(&fr(), open_cmd("R1", ReturnMode::Carried, form()));
+    assert!(matches!(
+        &events[0],
+        UnitEvent::ReturnOpened {
+            receiver_returned_at: Some(t),
+            ..
+        } if *t == receiver_back()
+    ));
+}
+
+#[test]
+fn it_should_refuse_a_carried_return_without_the_receivers_return_date() {
+    let mut w = World::new();
+    let mut cmd = open_cmd("R1", ReturnMode::Carried, form());
+    if let UnitCommand::OpenReturn(c) = &mut cmd {
+        c.receiver_returned_at = None;
+    }
+    assert_eq!(
+        w.err(&fr(), cmd.clone()),
+        DomainError::ReceiverReturnDateRequired
+    );
+    if let UnitCommand::OpenReturn(c) = &mut cmd {
+        c.receiver_returned_at = Some(w.now + Duration::days(1));
+    }
+    assert_eq!(w.err(&fr(), cmd).code(), "invalid-input");
+}
+
+#[test]
+fn a_mailed_return_needs_no_receivers_return_date() {
+    let mut w = World::new();
+    w.ok(&ts(), open_cmd("R1", ReturnMode::Mailed, form()));
+    assert_eq!(w.state.step, Step::ReturnOpened);
 }
 
 #[test]
@@ -793,7 +858,7 @@ fn unrepairable_in_warranty_is_scrapped_and_exchanged() {
 #[test]
 fn unrepairable_by_customer_cause_is_returned_as_is() {
     let mut w = World::new();
-    w.unrepairable_with_technical_service();
+    w.unrepairable_with_cause(CauseCategory::CustomerMisuse);
     assert_eq!(
         dispose(&mut w, true, true, None).unwrap_err(),
         DomainError::ExplanationRequired
@@ -847,6 +912,106 @@ fn unrepairable_out_of_warranty_is_returned_unrepaired_with_an_explanation() {
 }
 
 #[test]
+fn it_should_refuse_a_free_exchange_when_the_repair_dept_found_customer_misuse() {
+    let mut w = World::new();
+    w.unrepairable_with_cause(CauseCategory::CustomerMisuse);
+    assert_eq!(
+        dispose(&mut w, false, true, None).unwrap_err(),
+        DomainError::CustomerCauseContradictsFindings {
+            customer_cause: false,
+            cause: "customer_misuse",
+        }
+    );
+    assert!(!w.state.exchange_due);
+    assert_eq!(w.state.step, Step::Unrepairable);
+}
+
+#[test]
+fn it_should_refuse_a_customer_cause_flag_the_repair_findings_contradict() {
+    let mut w = World::new();
+    w.unrepairable_with_cause(CauseCategory::DesignDefect);
+    assert_eq!(
+        dispose(
+            &mut w,
+            true,
+            true,
+            Some("operator error, as the site claims")
+        )
+        .unwrap_err(),
+        DomainError::CustomerCauseContradictsFindings {
+            customer_cause: true,
+            cause: "design_defect",
+        }
+    );
+}
+
+#[test]
+fn customer_misuse_out_of_warranty_is_returned_as_is() {
+    let mut w = World::produced(
+        NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        NaiveDate::from_ymd_opt(2022, 1, 1).unwrap(),
+    );
+    w.unrepairable_with_cause(CauseCategory::CustomerMisuse);
+    assert_eq!(
+        dispose(&mut w, true, false, Some("flooded cabinet; returned as is")),
+        Ok(Disposition::ReturnAsIs)
+    );
+}
+
+#[test]
+fn unrepairable_in_warranty_without_need_is_scrapped_without_exchange() {
+    let mut w = World::new();
+    w.unrepairable_with_technical_service();
+    assert_eq!(
+        dispose(&mut w, false, false, None),
+        Ok(Disposition::ScrapWithoutExchange)
+    );
+    assert!(!w.state.exchange_due);
+    // Not delivered back: the only way on is the factory scrap procedure, via after-sales.
+    let e = w.err(
+        &ts(),
+        UnitCommand::DeliverToCustomer {
+            customer_signature: sig(),
+        },
+    );
+    assert_eq!(e.code(), "step-out-of-order");
+    w.hand(&ts(), &after_sales(), None);
+    let events = w.ok(
+        &after_sales(),
+        UnitCommand::Scrap {
+            reason: "factory scrap procedure".into(),
+        },
+    );
+    assert_eq!(
+        types(&events),
+        ["UnitScrapped", "ZoneEntered", "ReturnClosed"]
+    );
+    assert_eq!(w.state.returns[0].outcome, Some(ReturnOutcome::Scrapped));
+}
+
+#[test]
+fn a_scrap_without_exchange_gives_the_customer_no_replacement() {
+    let mut w = World::new();
+    w.unrepairable_with_technical_service();
+    dispose(&mut w, false, false, None).unwrap();
+    let replacement = UnitState::new("SN-NEW");
+    let policy = Policy::default_policy();
+    let actor = after_sales();
+    let refused = exchange(
+        &w.state,
+        &replacement,
+        &Exchange {
+            replacement_serial: "SN-NEW".into(),
+            replacement_product: None,
+            customer_signature: sig(),
+        },
+        &Ctx::new(&actor, w.now, &policy),
+    )
+    .unwrap_err();
+    assert_eq!(refused, DomainError::ExchangeNotDue);
+}
+
+#[test]
 fn a_scrapped_unit_cannot_be_delivered() {
     let mut w = World::new();
     w.unrepairable_with_technical_service();
@@ -888,6 +1053,25 @@ fn a_unit_failing_after_two_in_warranty_repairs_must_be_scrapped() {
         },
     );
     assert!(w.state.exchange_due);
+}
+
+#[test]
+fn customer_misuse_after_two_repairs_is_not_a_third_strike() {
+    let mut w = World::new();
+    w.full_repair_cycle();
+    w.full_repair_cycle();
+    w.in_repair();
+    let events = w.ok(
+        &repair(),
+        UnitCommand::ConfirmFault {
+            fault_found: true,
+            cause: CauseCategory::CustomerMisuse,
+            analysis: "cable pulled out by a forklift".into(),
+        },
+    );
+    assert_eq!(types(&events), ["FaultConfirmed"]);
+    assert!(!w.state.exchange_due);
+    assert_eq!(w.state.step, Step::InRepair);
 }
 
 #[test]
@@ -1102,10 +1286,59 @@ fn a_repaired_unit_is_returned_with_the_customers_signature() {
 }
 
 #[test]
+fn it_should_refuse_to_make_a_customers_repaired_unit_a_spare_without_a_recorded_decision() {
+    let mut w = World::new();
+    w.qualified_with_after_sales();
+    assert_eq!(
+        w.err(&after_sales(), UnitCommand::RegisterAsSpare),
+        DomainError::SpareWithoutCustomerDecision
+    );
+}
+
+#[test]
+fn a_customers_recorded_decision_not_to_take_the_unit_back_lets_it_become_a_spare() {
+    let mut w = World::new();
+    w.qualified_with_after_sales();
+    let refused = w.err(
+        &repair(),
+        UnitCommand::RecordCustomerDeclinedReturn {
+            reason: "customer said so".into(),
+        },
+    );
+    assert_eq!(refused.code(), "role-not-permitted");
+    let vague = w.err(
+        &after_sales(),
+        UnitCommand::RecordCustomerDeclinedReturn {
+            reason: "unknown".into(),
+        },
+    );
+    assert_eq!(
+        vague,
+        DomainError::PlaceholderDescription { field: "reason" }
+    );
+    let events = w.ok(
+        &after_sales(),
+        UnitCommand::RecordCustomerDeclinedReturn {
+            reason: "customer replaced the line; confirmed by phone with Mr Zhang".into(),
+        },
+    );
+    assert!(matches!(
+        &events[0],
+        UnitEvent::CustomerDeclinedReturn { recorded_by, .. } if recorded_by.person_id == "as1"
+    ));
+    let events = w.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+    assert_eq!(
+        types(&events),
+        ["RegisteredAsSpare", "ZoneEntered", "ReturnClosed"]
+    );
+    assert_eq!(w.state.zone, Some(Zone::Spares));
+}
+
+#[test]
 fn a_spare_returns_to_stock_only_if_valuable_recent_and_little_used() {
     let mut w = World::new();
     w.qualified_with_after_sales();
-    w.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+    w.declined_and_spare();
     assert_eq!(w.state.zone, Some(Zone::Spares));
     let e = w.err(
         &after_sales(),
@@ -1129,7 +1362,7 @@ fn an_old_spare_does_not_return_to_stock() {
         NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
     );
     w.qualified_with_after_sales();
-    w.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+    w.declined_and_spare();
     let e = w.err(
         &after_sales(),
         UnitCommand::ReturnToStock {
@@ -1148,7 +1381,7 @@ fn a_spare_used_on_site_obliges_retrieval_and_the_retrieved_unit_becomes_a_spare
     let mut spare = World::new();
     spare.state.serial = "SP1".into();
     spare.qualified_with_after_sales();
-    spare.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+    spare.declined_and_spare();
     spare.hand(&after_sales(), &ts(), None);
     assert_eq!(spare.state.step, Step::SpareIssued);
 

@@ -79,7 +79,8 @@ pub fn unit_history(serial: &str, policy: &Policy) -> Vec<(UnitEvent, Actor)> {
                 unverifiable_reason: None,
             },
             customer_signature: None,
-            receiver_returned_at: None,
+            // Rule 3: a carried return records when the receiver came back (before the run).
+            receiver_returned_at: Some(Utc.with_ymd_and_hms(2026, 3, 2, 7, 30, 0).unwrap()),
             customer_due_date: None,
         }),
         &mut state,
