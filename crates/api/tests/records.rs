@@ -70,11 +70,11 @@ async fn the_monthly_qc_report_is_json_csv_and_svg_and_the_same_log_gives_the_sa
     assert_eq!(ct, "text/csv; charset=utf-8");
     assert_eq!(
         csv,
-        "month,model,cause,repairs,complaints,total\n\
-         2026-03,RD-40,component_quality,3,0,3\n\
-         2026-03,RD-90,design_defect,1,0,1\n\
-         2026-03,RD-90,process_defect,1,0,1\n\
-         2026-03,RD-90,production_control,1,0,1\n",
+        "month,model,cause,repairs,complaints,total,inspections,first_pass_passes,reinspections,first_pass_yield_bp\n\
+         2026-03,RD-40,component_quality,3,0,3,0,0,0,\n\
+         2026-03,RD-90,design_defect,1,0,1,0,0,0,\n\
+         2026-03,RD-90,process_defect,1,0,1,0,0,0,\n\
+         2026-03,RD-90,production_control,1,0,1,0,0,0,\n",
         "customer misuse is not a product cause"
     );
     let (ct, svg) = raw(

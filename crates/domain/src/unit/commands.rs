@@ -100,6 +100,10 @@ pub enum UnitCommand {
         label: Option<String>,
         findings: String,
     },
+    /// QC files the original information transfer form (rule 8).
+    ArchiveForm {
+        archive_ref: String,
+    },
     PlaceForReturn,
     RegisterAsSpare,
     DeliverToCustomer {
