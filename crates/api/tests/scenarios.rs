@@ -250,6 +250,9 @@ scenario!(field_service_on_time);
 scenario!(return_deadlines);
 scenario!(complaint_grades);
 scenario!(qc_month);
+// A unit failed once then passed: one failure, one re-inspection; a complaint resolved only
+// once its trace chain named the responsible department.
+scenario!(qc_recount);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;
