@@ -615,3 +615,50 @@ pub async fn unit_file(
         None => Err(ApiError::UnitNotFound(serial.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_pass_yield_is_integer_basis_points_rounded_down() {
+        assert_eq!(yield_bp(2, 3), Some(6666));
+        assert_eq!(yield_bp(3, 3), Some(10_000));
+        assert_eq!(yield_bp(0, 1), Some(0));
+        assert_eq!(yield_bp(0, 0), None);
+        assert_eq!(percent(6666), "66.66 %");
+        assert_eq!(percent(5), "0.05 %");
+    }
+
+    #[test]
+    fn the_csv_appends_the_inspection_columns_and_gives_an_inspected_model_without_failures_its_own_row(
+    ) {
+        let mut rd90 = inspection_row("2026-03".into(), "RD-90".into());
+        rd90.inspections = 1;
+        rd90.first_inspections = 1;
+        rd90.first_pass_passes = 1;
+        rd90.first_pass_yield_bp = Some(10_000);
+        let r = QcReport {
+            month: Some("2026-03".into()),
+            position: 9,
+            rows: vec![ReportRow {
+                month: "2026-03".into(),
+                model: "RD-40".into(),
+                cause: CauseCategory::ComponentQuality,
+                repairs: 1,
+                complaints: 0,
+                total: 1,
+            }],
+            by_cause: vec![],
+            total: 1,
+            inspections: vec![rd90],
+            inspection_total: inspection_row(String::new(), String::new()),
+        };
+        assert_eq!(
+            csv(&r),
+            "month,model,cause,repairs,complaints,total,inspections,first_pass_passes,reinspections,first_pass_yield_bp\n\
+             2026-03,RD-40,component_quality,1,0,1,0,0,0,\n\
+             2026-03,RD-90,,0,0,0,1,1,0,10000\n"
+        );
+    }
+}
