@@ -66,6 +66,7 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
     ("/v1/units/{serial}/repair", &[Repair], "rule 7"),
     ("/v1/units/{serial}/unrepairable", &[Repair], "rule 9"),
     ("/v1/units/{serial}/inspections", &[Qc], "rule 8"),
+    ("/v1/units/{serial}/form-archive", &[Qc], "rule 8"),
     (
         "/v1/units/{serial}/placement-for-return",
         &[AfterSales],
@@ -307,6 +308,11 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
         "/v1/complaints/{complaint_id}/trace-links",
         &[Qc, Production, AfterSales],
         "§3",
+    ),
+    (
+        "/v1/complaints/{complaint_id}/trace-broken",
+        &[TechnicalVp],
+        "§3 (seed 004): a broken trace chain",
     ),
     (
         "/v1/complaints/{complaint_id}/return-approval",

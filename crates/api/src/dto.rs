@@ -269,6 +269,15 @@ pub struct InspectRequest {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
+/// QC files the original information transfer form (rule 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveFormRequest {
+    /// Where the original is filed (file or binder number).
+    pub archive_ref: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverRequest {

@@ -29,7 +29,7 @@ use crate::routes::{
     paths(
         units::open_return, units::receive_by_post, units::initiate_handover, units::sign_handover,
         units::cancel_handover, units::register, units::confirm_fault, units::record_repair,
-        units::declare_unrepairable, units::inspect, units::place_for_return,
+        units::declare_unrepairable, units::inspect, units::archive_form, units::place_for_return,
         units::record_customer_declined_return, units::register_as_spare,
         units::deliver, units::decide_disposition, units::customer_insists, units::confirm_no_fault,
         units::scrap, units::return_to_stock, units::exchange, units::emergency_use,
@@ -52,7 +52,7 @@ use crate::routes::{
         sla::list_penalties, sla::tallies, sla::get_one,
         units::record_shipment, units::record_follow_up,
         complaints::register, complaints::inspect_sample, complaints::record_nonconforming_control,
-        complaints::record_trace_link, complaints::approve_return, complaints::resolve,
+        complaints::record_trace_link, complaints::record_trace_broken, complaints::approve_return, complaints::resolve,
         complaints::receive_goods, complaints::inspect_goods, complaints::restock, complaints::close,
         complaints::list, complaints::get_one, complaints::recalls,
         quality::raise, quality::investigate, quality::escalate, quality::instruct, quality::analyse,

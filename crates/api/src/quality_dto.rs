@@ -56,6 +56,20 @@ pub struct TraceLinkRequest {
     pub link: TraceLink,
     /// The document or code this link points at (label text, report number, batch number...).
     pub reference: String,
+    /// The department this link shows responsible for the problem: the chain's root cause
+    /// (确定质量责任部门). A quality complaint is resolved only once a link names one.
+    #[serde(default)]
+    pub responsible_dept: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceBrokenRequest {
+    /// The first link not recorded: where the chain cannot be followed.
+    pub at_link: TraceLink,
+    /// Why (the record is missing, unreadable...).
+    pub reason: String,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -166,7 +180,30 @@ pub struct ReportRow {
     pub total: u32,
 }
 
-/// The monthly QC report (rule 16): failures caused by the product itself.
+/// QC's functional inspections of one month and model (rule 8): how many repaired units passed
+/// at the first attempt, and how many inspections were repeats after a failed one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InspectionRow {
+    /// "YYYY-MM", local time, of the inspection.
+    pub month: String,
+    pub model: String,
+    /// Every inspection, first or repeated.
+    pub inspections: u32,
+    /// Returns inspected for the first time.
+    pub first_inspections: u32,
+    /// First inspections that passed.
+    pub first_pass_passes: u32,
+    /// Inspections after a failed one: each is one more repair-and-inspect cycle.
+    pub reinspections: u32,
+    /// First-pass passes per first inspection, in basis points (10 000 = 100 %, rounded down);
+    /// absent without a first inspection.
+    pub first_pass_yield_bp: Option<u32>,
+    /// The same, as text with two decimals ("66.66 %").
+    pub first_pass_yield: Option<String>,
+}
+
+/// The monthly QC report (rule 16): failures caused by the product itself, one per return (or
+/// per complaint), and QC's first-pass yield.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QcReport {
     /// The month reported, or absent for every month on record.
@@ -178,6 +215,10 @@ pub struct QcReport {
     pub total: u32,
     /// Rules 5 and 13: the month's receipts by registration, so pile-up shows in the report.
     pub registration: RegistrationTally,
+    /// By month and model.
+    pub inspections: Vec<InspectionRow>,
+    /// All months and models of the report together (month and model are empty).
+    pub inspection_total: InspectionRow,
 }
 
 /// Units received by after-sales in the month (every month when absent), by how their

@@ -70,11 +70,11 @@ async fn the_monthly_qc_report_is_json_csv_and_svg_and_the_same_log_gives_the_sa
     assert_eq!(ct, "text/csv; charset=utf-8");
     assert_eq!(
         csv,
-        "month,model,cause,repairs,complaints,total\n\
-         2026-03,RD-40,component_quality,3,0,3\n\
-         2026-03,RD-90,design_defect,1,0,1\n\
-         2026-03,RD-90,process_defect,1,0,1\n\
-         2026-03,RD-90,production_control,1,0,1\n",
+        "month,model,cause,repairs,complaints,total,inspections,first_pass_passes,reinspections,first_pass_yield_bp\n\
+         2026-03,RD-40,component_quality,3,0,3,0,0,0,\n\
+         2026-03,RD-90,design_defect,1,0,1,0,0,0,\n\
+         2026-03,RD-90,process_defect,1,0,1,0,0,0,\n\
+         2026-03,RD-90,production_control,1,0,1,0,0,0,\n",
         "customer misuse is not a product cause"
     );
     let (ct, svg) = raw(
@@ -116,6 +116,51 @@ async fn the_monthly_qc_report_is_json_csv_and_svg_and_the_same_log_gives_the_sa
             "{bad}"
         );
     }
+}
+
+#[actix_web::test]
+async fn a_unit_failed_once_then_passed_counts_one_failure_one_reinspection_and_a_first_pass_yield_below_100_percent(
+) {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    replay(&app, &svc, "qc_recount").await;
+    let (_, json) = raw(&app, &svc, "/v1/reports/qc-monthly?month=2026-03").await;
+    let r: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (&r["rows"][0]["repairs"], &r["rows"][0]["complaints"]),
+        (&json!(1), &json!(1)),
+        "the return confirmed twice counts once; the complaint once"
+    );
+    let i = &r["inspections"][0];
+    assert_eq!(
+        (
+            &i["inspections"],
+            &i["first_inspections"],
+            &i["first_pass_passes"],
+            &i["reinspections"],
+            &i["first_pass_yield_bp"],
+            &i["first_pass_yield"],
+        ),
+        (
+            &json!(2),
+            &json!(1),
+            &json!(0),
+            &json!(1),
+            &json!(0),
+            &json!("0.00 %")
+        )
+    );
+    let (_, csv) = raw(
+        &app,
+        &svc,
+        "/v1/reports/qc-monthly?month=2026-03&format=csv",
+    )
+    .await;
+    assert_eq!(
+        csv,
+        "month,model,cause,repairs,complaints,total,inspections,first_pass_passes,reinspections,first_pass_yield_bp\n\
+         2026-03,RD-40,component_quality,1,1,2,2,0,1,0\n"
+    );
 }
 
 #[actix_web::test]

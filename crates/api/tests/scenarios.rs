@@ -252,6 +252,9 @@ scenario!(complaint_grades);
 scenario!(qc_month);
 scenario!(untimed_arrival);
 scenario!(spare_without_decision);
+// A unit failed once then passed: one failure, one re-inspection; a complaint resolved only
+// once its trace chain named the responsible department.
+scenario!(qc_recount);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;

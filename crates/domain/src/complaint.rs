@@ -55,6 +55,20 @@ pub enum TraceLink {
 }
 
 impl TraceLink {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceLink::Label => "label",
+            TraceLink::PrintCode => "print_code",
+            TraceLink::InspectionReport => "inspection_report",
+            TraceLink::ProductionRecord => "production_record",
+            TraceLink::Material => "material",
+            TraceLink::Requisition => "requisition",
+            TraceLink::MaterialBatch => "material_batch",
+            TraceLink::Receipt => "receipt",
+            TraceLink::Supplier => "supplier",
+        }
+    }
+
     pub const CHAIN: [TraceLink; 9] = [
         TraceLink::Label,
         TraceLink::PrintCode,
@@ -126,7 +140,19 @@ pub enum ComplaintEvent {
     TraceLinkRecorded {
         link: TraceLink,
         reference: String,
+        /// The department this link shows responsible for the quality problem (确定质量责任部门):
+        /// the chain reached its root cause here. Absent in events written before it existed.
+        #[serde(default)]
+        responsible_dept: Option<String>,
         recorded_by: String,
+        at: DateTime<Utc>,
+    },
+    /// The chain cannot be followed past `at_link` (the record is missing or unreadable); the
+    /// technical vice-president accepts the complaint being resolved without the root cause.
+    TraceChainBroken {
+        at_link: TraceLink,
+        reason: String,
+        approved_by: String,
         at: DateTime<Utc>,
     },
     ReturnApproved {
@@ -169,6 +195,7 @@ impl ComplaintEvent {
             RecallOpened { .. } => "RecallOpened",
             NonconformingControlRecorded { .. } => "NonconformingControlRecorded",
             TraceLinkRecorded { .. } => "TraceLinkRecorded",
+            TraceChainBroken { .. } => "TraceChainBroken",
             ReturnApproved { .. } => "ReturnApproved",
             ComplaintResolved { .. } => "ComplaintResolved",
             ReturnedGoodsReceived { .. } => "ReturnedGoodsReceived",
@@ -186,6 +213,18 @@ pub struct ComplaintState {
     pub batch: Option<String>,
     pub weight_kg: u32,
     pub grade: Option<Grade>,
+    /// QC found a product cause (component, design, process, production control).
+    #[serde(default)]
+    pub product_cause: bool,
+    /// The links recorded so far, in chain order.
+    #[serde(default)]
+    pub trace_links: Vec<TraceLink>,
+    /// A link named the responsible department: the chain reached its root cause.
+    #[serde(default)]
+    pub trace_root_found: bool,
+    /// Where the chain was accepted as broken.
+    #[serde(default)]
+    pub trace_broken_at: Option<TraceLink>,
     pub recall_opened: bool,
     pub nonconforming_control: bool,
     pub return_approved: bool,
@@ -197,6 +236,20 @@ pub struct ComplaintState {
 }
 
 impl ComplaintState {
+    /// The first link of the chain not yet recorded: the only one that may be recorded next.
+    pub fn next_trace_link(&self) -> Option<TraceLink> {
+        TraceLink::CHAIN
+            .into_iter()
+            .find(|l| !self.trace_links.contains(l))
+    }
+
+    /// A quality problem (grade A to C, or a product cause) is traced to the department
+    /// responsible before it is resolved (seed 004: 追溯……确定质量责任部门); a grade D
+    /// misunderstanding or misuse has nothing to trace.
+    pub fn needs_trace(&self) -> bool {
+        self.product_cause || matches!(self.grade, Some(Grade::A | Grade::B | Grade::C))
+    }
+
     pub fn evolve(mut self, e: &ComplaintEvent) -> Self {
         use ComplaintEvent::*;
         match e {
@@ -207,10 +260,23 @@ impl ComplaintState {
                 self.batch = batch.clone();
                 self.weight_kg = *weight_kg;
             }
-            SampleInspected { grade, .. } => self.grade = Some(*grade),
+            SampleInspected { grade, cause, .. } => {
+                self.grade = Some(*grade);
+                self.product_cause = cause.is_product_caused();
+            }
             RecallOpened { .. } => self.recall_opened = true,
             NonconformingControlRecorded { .. } => self.nonconforming_control = true,
-            TraceLinkRecorded { .. } => {}
+            TraceLinkRecorded {
+                link,
+                responsible_dept,
+                ..
+            } => {
+                if !self.trace_links.contains(link) {
+                    self.trace_links.push(*link);
+                }
+                self.trace_root_found |= responsible_dept.is_some();
+            }
+            TraceChainBroken { at_link, .. } => self.trace_broken_at = Some(*at_link),
             ReturnApproved { .. } => self.return_approved = true,
             ComplaintResolved { outcome, .. } => self.outcome = Some(*outcome),
             ReturnedGoodsReceived { quantity, .. } => self.goods_received += quantity,
@@ -254,6 +320,13 @@ pub enum ComplaintCommand {
     RecordTraceLink {
         link: TraceLink,
         reference: String,
+        /// Set on the link where the responsible department was determined.
+        responsible_dept: Option<String>,
+    },
+    /// Accept that the chain cannot be followed past `at_link` (the first missing link).
+    RecordTraceBroken {
+        at_link: TraceLink,
+        reason: String,
     },
     ApproveReturn,
     Resolve {
@@ -379,17 +452,61 @@ pub fn decide(
                 at,
             }])
         }
-        C::RecordTraceLink { link, reference } => {
+        C::RecordTraceLink {
+            link,
+            reference,
+            responsible_dept,
+        } => {
             role_in(
                 ctx,
                 &[Role::Qc, Role::Production, Role::AfterSales],
                 "record a trace link",
             )?;
+            // Seed 004 traces label → print code → … → supplier: each link is found from the one
+            // before it, so a link is recorded only once every earlier one is (a recorded link
+            // may be recorded again, as a correction).
+            if !s.trace_links.contains(link) {
+                if let Some(next) = s.next_trace_link().filter(|n| n != link) {
+                    return Err(DomainError::TraceLinkOutOfOrder {
+                        link: link.as_str(),
+                        missing: next.as_str(),
+                    });
+                }
+            }
             specific(ctx, "reference", reference)?;
+            if let Some(dept) = responsible_dept {
+                specific(ctx, "responsible_dept", dept)?;
+            }
             Ok(vec![E::TraceLinkRecorded {
                 link: *link,
                 reference: reference.clone(),
+                responsible_dept: responsible_dept.clone(),
                 recorded_by: me,
+                at,
+            }])
+        }
+        C::RecordTraceBroken { at_link, reason } => {
+            // Giving up the search for the responsible department is approved above the depts
+            // that trace (production, technical): by the technical vice-president.
+            role_in(ctx, &[Role::TechnicalVp], "accept a broken trace chain")?;
+            if s.trace_root_found || s.trace_broken_at.is_some() {
+                return Err(out_of_order(
+                    "trace chain concluded",
+                    "a trace chain still open",
+                ));
+            }
+            let next = s.next_trace_link();
+            if next != Some(*at_link) {
+                return Err(DomainError::TraceLinkOutOfOrder {
+                    link: at_link.as_str(),
+                    missing: next.map_or("none", TraceLink::as_str),
+                });
+            }
+            specific(ctx, "reason", reason)?;
+            Ok(vec![E::TraceChainBroken {
+                at_link: *at_link,
+                reason: reason.clone(),
+                approved_by: me,
                 at,
             }])
         }
@@ -441,6 +558,11 @@ pub fn decide(
             }
             if *outcome == Outcome::Return && !s.return_approved {
                 return Err(DomainError::ReturnNotApproved);
+            }
+            if s.needs_trace() && !s.trace_root_found && s.trace_broken_at.is_none() {
+                return Err(DomainError::TraceChainIncomplete {
+                    next: s.next_trace_link().map_or("none", TraceLink::as_str),
+                });
             }
             specific(ctx, "detail", detail)?;
             Ok(vec![E::ComplaintResolved {
@@ -605,6 +727,29 @@ mod tests {
         fn graded(self, grade: Grade) -> G {
             self.did(Role::Qc, inspect(grade))
         }
+
+        /// Label and print code recorded; the print code names the responsible department.
+        fn traced(self) -> G {
+            self.did(Role::Qc, link(TraceLink::Label, None)).did(
+                Role::Production,
+                link(TraceLink::PrintCode, Some("casting shop, line 2")),
+            )
+        }
+    }
+
+    fn link(link: TraceLink, responsible: Option<&str>) -> ComplaintCommand {
+        ComplaintCommand::RecordTraceLink {
+            link,
+            reference: format!("{} of sample 3", link.as_str()),
+            responsible_dept: responsible.map(str::to_string),
+        }
+    }
+
+    fn broken(at_link: TraceLink) -> ComplaintCommand {
+        ComplaintCommand::RecordTraceBroken {
+            at_link,
+            reason: "the inspection reports of January were lost in the archive flood".into(),
+        }
     }
 
     fn inspect(grade: Grade) -> ComplaintCommand {
@@ -642,7 +787,7 @@ mod tests {
     #[test]
     fn grades_b_and_c_need_nonconforming_control_before_resolution() {
         for grade in [Grade::B, Grade::C] {
-            let g = G::new(40, Some("B-1")).graded(grade);
+            let g = G::new(40, Some("B-1")).graded(grade).traced();
             assert_eq!(
                 g.refused(Role::AfterSales, resolve(Outcome::Exchange)),
                 "nonconforming-control-required"
@@ -666,7 +811,7 @@ mod tests {
 
     #[test]
     fn grade_d_is_settled_by_exchange_or_usage_guidance_only() {
-        let g = G::new(40, Some("B-1")).graded(Grade::D);
+        let g = G::new(40, Some("B-1")).graded(Grade::D).traced();
         assert_eq!(
             g.refused(Role::AfterSales, resolve(Outcome::Discount)),
             "outcome-not-for-grade"
@@ -694,7 +839,7 @@ mod tests {
 
     #[test]
     fn returns_are_approved_by_weight_sales_up_to_the_limit_the_vp_above() {
-        let light = G::new(500, Some("B-1")).graded(Grade::A);
+        let light = G::new(500, Some("B-1")).graded(Grade::A).traced();
         assert_eq!(
             light.refused(Role::AfterSales, resolve(Outcome::Return)),
             "return-not-approved"
@@ -721,6 +866,7 @@ mod tests {
     fn returned_goods_enter_stock_only_after_a_passed_qc_inspection() {
         let g = G::new(100, Some("B-1"))
             .graded(Grade::A)
+            .traced()
             .did(Role::Sales, ComplaintCommand::ApproveReturn)
             .did(Role::AfterSales, resolve(Outcome::Return));
         assert_eq!(
@@ -766,19 +912,20 @@ mod tests {
     fn trace_links_are_specific_and_a_closed_complaint_refuses_steps() {
         let g = G::new(10, Some("B-1"));
         let vague = ComplaintCommand::RecordTraceLink {
-            link: TraceLink::Supplier,
+            link: TraceLink::Label,
             reference: "不详".into(),
+            responsible_dept: None,
         };
         assert_eq!(g.refused(Role::Qc, vague), "placeholder-description");
         let g = g
             .graded(Grade::D)
+            .traced()
             .did(Role::AfterSales, resolve(Outcome::Explanation))
             .did(Role::AfterSales, ComplaintCommand::Close);
-        let link = ComplaintCommand::RecordTraceLink {
-            link: TraceLink::Label,
-            reference: "label L-77".into(),
-        };
-        assert_eq!(g.refused(Role::Qc, link), "step-out-of-order");
+        assert_eq!(
+            g.refused(Role::Qc, link(TraceLink::Label, None)),
+            "step-out-of-order"
+        );
         let none = G {
             policy: Policy::default_policy(),
             state: ComplaintState::default(),
@@ -786,6 +933,105 @@ mod tests {
         assert_eq!(
             none.refused(Role::Qc, inspect(Grade::D)),
             "complaint-not-found"
+        );
+    }
+
+    #[test]
+    fn trace_links_are_recorded_in_chain_order_from_the_label() {
+        let g = G::new(40, Some("B-1")).graded(Grade::B);
+        let skip = g.try_do(Role::Qc, link(TraceLink::PrintCode, None));
+        assert_eq!(
+            skip,
+            Err(DomainError::TraceLinkOutOfOrder {
+                link: "print_code",
+                missing: "label",
+            })
+        );
+        let g = g.did(Role::Qc, link(TraceLink::Label, None));
+        assert!(g.try_do(Role::Qc, link(TraceLink::PrintCode, None)).is_ok());
+        assert_eq!(
+            g.try_do(Role::Qc, link(TraceLink::InspectionReport, None)),
+            Err(DomainError::TraceLinkOutOfOrder {
+                link: "inspection_report",
+                missing: "print_code",
+            })
+        );
+        assert!(
+            g.try_do(Role::Qc, link(TraceLink::Label, None)).is_ok(),
+            "a recorded link may be recorded again, as a correction"
+        );
+    }
+
+    #[test]
+    fn a_quality_complaint_is_resolved_only_once_the_chain_names_the_responsible_department() {
+        let g = G::new(40, Some("B-1"))
+            .graded(Grade::B)
+            .did(
+                Role::Qc,
+                ComplaintCommand::RecordNonconformingControl {
+                    measures: "batch B-1 isolated in the warehouse".into(),
+                },
+            )
+            .did(Role::Qc, link(TraceLink::Label, None));
+        assert_eq!(
+            g.try_do(Role::AfterSales, resolve(Outcome::Exchange)),
+            Err(DomainError::TraceChainIncomplete { next: "print_code" })
+        );
+        let g = g.did(
+            Role::Production,
+            link(TraceLink::PrintCode, Some("casting shop, line 2")),
+        );
+        assert!(g
+            .try_do(Role::AfterSales, resolve(Outcome::Exchange))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_misuse_graded_d_needs_no_trace_chain() {
+        let g = G::new(40, Some("B-1")).did(
+            Role::Qc,
+            ComplaintCommand::InspectSample {
+                grade: Grade::D,
+                cause: CauseCategory::CustomerMisuse,
+                findings: "wired to 380 V".into(),
+                batch_units: vec![],
+            },
+        );
+        assert!(g
+            .try_do(Role::AfterSales, resolve(Outcome::Explanation))
+            .is_ok());
+        let product = G::new(40, Some("B-1")).graded(Grade::D);
+        assert_eq!(
+            product.try_do(Role::AfterSales, resolve(Outcome::Explanation)),
+            Err(DomainError::TraceChainIncomplete { next: "label" }),
+            "grade D with a product cause is still a quality problem"
+        );
+    }
+
+    #[test]
+    fn a_broken_chain_accepted_by_the_technical_vp_at_the_first_missing_link_allows_resolution() {
+        let g = G::new(40, Some("B-1"))
+            .graded(Grade::A)
+            .did(Role::Qc, link(TraceLink::Label, None))
+            .did(Role::Qc, link(TraceLink::PrintCode, None));
+        assert_eq!(
+            g.refused(Role::Qc, broken(TraceLink::InspectionReport)),
+            "role-not-permitted"
+        );
+        assert_eq!(
+            g.try_do(Role::TechnicalVp, broken(TraceLink::Supplier)),
+            Err(DomainError::TraceLinkOutOfOrder {
+                link: "supplier",
+                missing: "inspection_report",
+            })
+        );
+        let g = g.did(Role::TechnicalVp, broken(TraceLink::InspectionReport));
+        assert!(g
+            .try_do(Role::AfterSales, resolve(Outcome::Exchange))
+            .is_ok());
+        assert_eq!(
+            g.refused(Role::TechnicalVp, broken(TraceLink::InspectionReport)),
+            "step-out-of-order"
         );
     }
 }

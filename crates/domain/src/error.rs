@@ -188,6 +188,19 @@ pub enum DomainError {
     ReturnNotApproved,
     #[error("returned goods enter stock only after QC inspected and passed them")]
     StockEntryBeforeInspection,
+    #[error("the information transfer form still travels with the unit ({step}): QC files the original once the unit passed and was handed on, or the return ended")]
+    FormStillCirculating { step: &'static str },
+    #[error("the form of return {return_id} is already archived")]
+    FormAlreadyArchived { return_id: String },
+    #[error(
+        "the trace chain is followed in order: {link} comes after {missing}, which is not recorded"
+    )]
+    TraceLinkOutOfOrder {
+        link: &'static str,
+        missing: &'static str,
+    },
+    #[error("a quality complaint is resolved once the trace chain names the responsible department, or the technical vice-president accepts it broken (next link: {next})")]
+    TraceChainIncomplete { next: &'static str },
     #[error("no quality case {case_id}")]
     QualityCaseNotFound { case_id: String },
     #[error("only major issues are escalated to the general manager")]
@@ -312,6 +325,10 @@ impl DomainError {
             OutcomeNotForGrade { .. } => "outcome-not-for-grade",
             ReturnNotApproved => "return-not-approved",
             StockEntryBeforeInspection => "stock-entry-before-inspection",
+            FormStillCirculating { .. } => "form-still-circulating",
+            FormAlreadyArchived { .. } => "form-already-archived",
+            TraceLinkOutOfOrder { .. } => "trace-link-out-of-order",
+            TraceChainIncomplete { .. } => "trace-chain-incomplete",
             QualityCaseNotFound { .. } => "quality-case-not-found",
             NotMajorIssue => "not-major-issue",
             InvestigationRequired => "investigation-required",
@@ -337,6 +354,7 @@ impl DomainError {
             ReturnApprovalRole { .. } => ErrorKind::Forbidden,
             TokenNotFound { .. } => ErrorKind::NotFound,
             TokenAlreadyIssued { .. } | TokenAlreadyRevoked { .. } => ErrorKind::Conflict,
+            FormAlreadyArchived { .. } => ErrorKind::Conflict,
             FollowUpAlreadyRecorded { .. } | PersonalDataAlreadyErased { .. } => {
                 ErrorKind::Conflict
             }
@@ -438,6 +456,12 @@ impl DomainError {
             }
             CashRefundNotAllowed => "domain.md §3: no cash refunds, replacement products instead",
             StockEntryBeforeInspection => "domain.md §3: returned goods re-enter stock only after QC inspection",
+            FormStillCirculating { .. } | FormAlreadyArchived { .. } => {
+                "domain.md §1 rule 8 (seed 000 art. 10.8): QC archives the original form after its circulation"
+            }
+            TraceLinkOutOfOrder { .. } | TraceChainIncomplete { .. } => {
+                "domain.md §3 (seed 004): trace label → … → supplier to the responsible department"
+            }
             QualityCaseNotFound { .. } | NotMajorIssue | InvestigationRequired => {
                 "seed 000 part 1: quality information feedback, investigation and escalation"
             }
@@ -529,6 +553,10 @@ pub const CODES: &[&str] = &[
     "outcome-not-for-grade",
     "return-not-approved",
     "stock-entry-before-inspection",
+    "form-still-circulating",
+    "form-already-archived",
+    "trace-link-out-of-order",
+    "trace-chain-incomplete",
     "quality-case-not-found",
     "not-major-issue",
     "investigation-required",

@@ -67,6 +67,10 @@ pub struct ReturnRecord {
     pub repairs: Vec<Entry>,
     pub unrepairable: Option<Entry>,
     pub inspections: Vec<Inspection>,
+    /// QC filed the original form (rule 8): the archive reference, who, when. Absent until
+    /// then, and for returns whose events never recorded it.
+    #[serde(default)]
+    pub form_archive: Option<Entry>,
     pub disposition: Option<Disposition>,
     pub disposition_explanation: Option<String>,
     pub two_strikes: Option<String>,
@@ -248,6 +252,13 @@ pub struct ReadModel {
     pub quality_cases: BTreeMap<String, crate::quality::QualityCaseView>,
     /// Product-caused failures, in log order (the monthly QC report's input).
     pub failures: Vec<crate::quality::FailureLine>,
+    /// QC's functional inspections of repaired units, in log order (the report's first-pass
+    /// yield).
+    #[serde(default)]
+    pub inspections: Vec<crate::quality::InspectionLine>,
+    /// The log position of each return's failure line, by `{serial}/{return_id}`.
+    #[serde(default)]
+    pub repair_failures: BTreeMap<String, u64>,
     /// API tokens by token id.
     pub tokens: BTreeMap<String, crate::security::TokenView>,
     /// Customers whose personal data was erased, by customer id.
@@ -418,6 +429,7 @@ impl ReadModel {
                 repairs: Vec::new(),
                 unrepairable: None,
                 inspections: Vec::new(),
+                form_archive: None,
                 disposition: None,
                 disposition_explanation: None,
                 two_strikes: None,
@@ -539,6 +551,21 @@ impl ReadModel {
                         inspector: by.clone(),
                         at: *at,
                     });
+                }
+            }
+            FormArchived {
+                return_id,
+                archive_ref,
+                at,
+            } => {
+                // The return may be closed already (archived after delivery).
+                if let Some(r) = view
+                    .records
+                    .iter_mut()
+                    .rev()
+                    .find(|r| &r.return_id == return_id)
+                {
+                    r.form_archive = Some(entry(archive_ref, at));
                 }
             }
             InspectionFailed { findings, at, .. } => {

@@ -27,7 +27,19 @@ pub struct GradeRecord {
 pub struct TraceRecord {
     pub link: TraceLink,
     pub reference: String,
+    /// The department this link showed responsible: the chain's root cause.
+    #[serde(default)]
+    pub responsible_dept: Option<String>,
     pub recorded_by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The technical vice-president accepted that the chain cannot be followed past `at_link`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TraceBreak {
+    pub at_link: TraceLink,
+    pub reason: String,
+    pub approved_by: String,
     pub at: DateTime<Utc>,
 }
 
@@ -78,6 +90,11 @@ pub struct ComplaintView {
     pub trace: Vec<TraceRecord>,
     /// The links of the chain (label → … → supplier) still without a reference.
     pub missing_links: Vec<TraceLink>,
+    /// The responsible department the chain reached, if a link named one.
+    #[serde(default)]
+    pub responsible_dept: Option<String>,
+    #[serde(default)]
+    pub trace_broken: Option<TraceBreak>,
     pub return_approval: Option<ReturnApproval>,
     pub resolution: Option<Resolution>,
     pub goods_received: u32,
@@ -157,6 +174,22 @@ pub struct FailureLine {
     pub source: FailureSource,
     /// The unit serial or the complaint id.
     pub subject: String,
+    /// The unit's return, for repairs: a return counts once, whatever its confirmations.
+    #[serde(default)]
+    pub return_id: Option<String>,
+}
+
+/// One functional inspection of a repaired unit by QC (rule 8), for the report's first-pass yield.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InspectionLine {
+    pub position: u64,
+    pub at: DateTime<Utc>,
+    pub model: String,
+    pub serial: String,
+    pub return_id: String,
+    /// The return's first inspection; any later one is a re-inspection cycle.
+    pub first: bool,
+    pub passed: bool,
 }
 
 impl ReadModel {
@@ -199,6 +232,8 @@ impl ReadModel {
                     nonconforming_control: None,
                     trace: Vec::new(),
                     missing_links: TraceLink::CHAIN.to_vec(),
+                    responsible_dept: None,
+                    trace_broken: None,
                     return_approval: None,
                     resolution: None,
                     goods_received: 0,
@@ -257,6 +292,7 @@ impl ReadModel {
                         cause: *cause,
                         source: FailureSource::Complaint,
                         subject: id.to_string(),
+                        return_id: None,
                     });
                 }
             }
@@ -287,16 +323,34 @@ impl ReadModel {
             TraceLinkRecorded {
                 link,
                 reference,
+                responsible_dept,
                 recorded_by,
                 at,
             } => {
                 v.trace.push(TraceRecord {
                     link: *link,
                     reference: reference.clone(),
+                    responsible_dept: responsible_dept.clone(),
                     recorded_by: recorded_by.clone(),
                     at: *at,
                 });
                 v.missing_links.retain(|l| l != link);
+                if responsible_dept.is_some() {
+                    v.responsible_dept = responsible_dept.clone();
+                }
+            }
+            TraceChainBroken {
+                at_link,
+                reason,
+                approved_by,
+                at,
+            } => {
+                v.trace_broken = Some(TraceBreak {
+                    at_link: *at_link,
+                    reason: reason.clone(),
+                    approved_by: approved_by.clone(),
+                    at: *at,
+                })
             }
             ReturnApproved {
                 weight_kg,
@@ -455,30 +509,95 @@ impl ReadModel {
 }
 
 impl ReadModel {
-    /// Repairs that confirmed a product-caused fault count in the monthly QC report.
+    /// Repairs that confirmed a product-caused fault count in the monthly QC report, once per
+    /// return. A failed inspection sends the unit back to repair, which confirms the fault again:
+    /// that confirmation replaces the return's line instead of adding one. The last confirmed
+    /// cause counts (it is the analysis the repair finally stood on); the line keeps the month
+    /// and position of the first confirmation, when the failure was found. A later confirmation
+    /// of a non-product cause, or of no fault, takes the return out of the report.
     pub(crate) fn unit_failures(
         &mut self,
         serial: &str,
         e: &RecordedEvent,
         ev: &repairledger_domain::unit::UnitEvent,
     ) {
-        if let repairledger_domain::unit::UnitEvent::FaultConfirmed { cause, at, .. } = ev {
-            if cause.is_product_caused() {
-                let model = self
+        use repairledger_domain::unit::UnitEvent::*;
+        let model = || {
+            self.units
+                .get(serial)
+                .and_then(|u| u.state.product.as_ref())
+                .map(|p| p.model.clone())
+                .unwrap_or_default()
+        };
+        match ev {
+            FaultConfirmed {
+                return_id,
+                cause,
+                at,
+                ..
+            } => {
+                let key = format!("{serial}/{return_id}");
+                // Lines are in log order, so the return's line is found by its position.
+                let earlier = self
+                    .repair_failures
+                    .get(&key)
+                    .and_then(|p| self.failures.binary_search_by_key(p, |f| f.position).ok());
+                match (earlier, cause.is_product_caused()) {
+                    (Some(i), true) => self.failures[i].cause = *cause,
+                    (Some(i), false) => {
+                        self.failures.remove(i);
+                        self.repair_failures.remove(&key);
+                    }
+                    (None, true) => {
+                        let model = model();
+                        self.repair_failures.insert(key, e.position);
+                        self.failures.push(FailureLine {
+                            position: e.position,
+                            at: *at,
+                            model,
+                            cause: *cause,
+                            source: FailureSource::Repair,
+                            subject: serial.to_string(),
+                            return_id: Some(return_id.clone()),
+                        });
+                    }
+                    (None, false) => {}
+                }
+            }
+            NoFaultFound { return_id, .. } => {
+                let key = format!("{serial}/{return_id}");
+                if let Some(p) = self.repair_failures.remove(&key) {
+                    if let Ok(i) = self.failures.binary_search_by_key(&p, |f| f.position) {
+                        self.failures.remove(i);
+                    }
+                }
+            }
+            InspectionPassed { return_id, at, .. } | InspectionFailed { return_id, at, .. } => {
+                let passed = matches!(ev, InspectionPassed { .. });
+                // The unit's state already holds this inspection: a pass with no failed one
+                // before it, or the return's first failure, is the first inspection.
+                let failed_before = self
                     .units
                     .get(serial)
-                    .and_then(|u| u.state.product.as_ref())
-                    .map(|p| p.model.clone())
-                    .unwrap_or_default();
-                self.failures.push(FailureLine {
+                    .and_then(|u| u.state.returns.iter().find(|r| &r.return_id == return_id))
+                    .map_or(0, |r| r.inspections_failed);
+                let first = if passed {
+                    failed_before == 0
+                } else {
+                    failed_before == 1
+                };
+                let model = model();
+                self.inspections.push(InspectionLine {
                     position: e.position,
                     at: *at,
                     model,
-                    cause: *cause,
-                    source: FailureSource::Repair,
-                    subject: serial.to_string(),
+                    serial: serial.to_string(),
+                    return_id: return_id.clone(),
+                    first,
+                    passed,
                 });
             }
+            _ => {}
         }
     }
 }

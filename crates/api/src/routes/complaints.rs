@@ -98,7 +98,17 @@ complaint_step!(
     /// record → material → requisition → material batch → receipt → supplier).
     record_trace_link, "/complaints/{complaint_id}/trace-links", TraceLinkRequest,
     "recordTraceLink", "Recorded",
-    |state, b| ComplaintCommand::RecordTraceLink { link: b.link, reference: b.reference.clone() }
+    |state, b| ComplaintCommand::RecordTraceLink {
+        link: b.link, reference: b.reference.clone(), responsible_dept: b.responsible_dept.clone()
+    }
+);
+complaint_step!(
+    /// Accept that the trace chain cannot be followed past its first missing link (the technical
+    /// vice-president), with the reason: the complaint may then be resolved without the root
+    /// cause.
+    record_trace_broken, "/complaints/{complaint_id}/trace-broken", TraceBrokenRequest,
+    "recordTraceBroken", "Recorded",
+    |state, b| ComplaintCommand::RecordTraceBroken { at_link: b.at_link, reason: b.reason.clone() }
 );
 complaint_step!(
     /// Approve a return: the sales dept up to the policy's weight (500 kg), the technical

@@ -221,6 +221,31 @@ fn report(state: &AppState, m: &ReadModel, month: Option<&str>) -> QcReport {
     for r in &rows {
         *by_cause.entry(r.cause).or_default() += r.total;
     }
+    let mut tally: BTreeMap<(String, String), InspectionRow> = BTreeMap::new();
+    let mut all = inspection_row(String::new(), String::new());
+    for i in &m.inspections {
+        let mo = calendar.local_month(i.at);
+        if month.is_some_and(|x| x != mo) {
+            continue;
+        }
+        let row = tally
+            .entry((mo.clone(), i.model.clone()))
+            .or_insert_with(|| inspection_row(mo, i.model.clone()));
+        for r in [row, &mut all] {
+            r.inspections += 1;
+            if i.first {
+                r.first_inspections += 1;
+                r.first_pass_passes += u32::from(i.passed);
+            } else {
+                r.reinspections += 1;
+            }
+        }
+    }
+    let mut inspections: Vec<InspectionRow> = tally.into_values().collect();
+    for r in inspections.iter_mut().chain([&mut all]) {
+        r.first_pass_yield_bp = yield_bp(r.first_pass_passes, r.first_inspections);
+        r.first_pass_yield = r.first_pass_yield_bp.map(percent);
+    }
     QcReport {
         month: month.map(str::to_string),
         position: m.position,
@@ -231,6 +256,8 @@ fn report(state: &AppState, m: &ReadModel, month: Option<&str>) -> QcReport {
             .collect(),
         rows,
         registration: registration_tally(state, m, month),
+        inspections,
+        inspection_total: all,
     }
 }
 
@@ -260,6 +287,30 @@ fn registration_tally(state: &AppState, m: &ReadModel, month: Option<&str>) -> R
     tally
 }
 
+fn inspection_row(month: String, model: String) -> InspectionRow {
+    InspectionRow {
+        month,
+        model,
+        inspections: 0,
+        first_inspections: 0,
+        first_pass_passes: 0,
+        reinspections: 0,
+        first_pass_yield_bp: None,
+        first_pass_yield: None,
+    }
+}
+
+/// `passes / first` in basis points, rounded down: integers only, so the same log gives the same
+/// bytes on every machine.
+fn yield_bp(passes: u32, first: u32) -> Option<u32> {
+    (first > 0).then(|| (u64::from(passes) * 10_000 / u64::from(first)) as u32)
+}
+
+/// Basis points as a percentage with two decimals: 6666 -> "66.66 %".
+fn percent(bp: u32) -> String {
+    format!("{}.{:02} %", bp / 100, bp % 100)
+}
+
 fn csv(r: &QcReport) -> String {
     let field = |s: &str| {
         if s.contains([',', '"', '\n']) {
@@ -268,17 +319,66 @@ fn csv(r: &QcReport) -> String {
             s.to_string()
         }
     };
-    let mut out = String::from("month,model,cause,repairs,complaints,total\n");
+    // The first six columns are those of the first version; the inspection figures are appended.
+    // They belong to the month and model, so they repeat on each cause row of it (do not sum
+    // them over causes); a month and model inspected without a product-caused failure gets a
+    // row of its own with an empty cause and zero failures.
+    let mut out = String::from(
+        "month,model,cause,repairs,complaints,total,inspections,first_pass_passes,reinspections,first_pass_yield_bp\n",
+    );
+    let inspected = |month: &str, model: &str| {
+        r.inspections
+            .iter()
+            .find(|i| i.month == month && i.model == model)
+    };
+    let figures = |i: Option<&InspectionRow>| match i {
+        Some(i) => format!(
+            "{},{},{},{}",
+            i.inspections,
+            i.first_pass_passes,
+            i.reinspections,
+            i.first_pass_yield_bp
+                .map_or(String::new(), |b| b.to_string())
+        ),
+        None => "0,0,0,".to_string(),
+    };
+    let mut lines: Vec<((&str, &str), String)> = Vec::new();
     for row in &r.rows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{}\n",
-            row.month,
-            field(&row.model),
-            row.cause.as_str(),
-            row.repairs,
-            row.complaints,
-            row.total
+        lines.push((
+            (&row.month, &row.model),
+            format!(
+                "{},{},{},{},{},{},{}\n",
+                row.month,
+                field(&row.model),
+                row.cause.as_str(),
+                row.repairs,
+                row.complaints,
+                row.total,
+                figures(inspected(&row.month, &row.model))
+            ),
         ));
+    }
+    for i in &r.inspections {
+        if !r
+            .rows
+            .iter()
+            .any(|row| row.month == i.month && row.model == i.model)
+        {
+            lines.push((
+                (&i.month, &i.model),
+                format!(
+                    "{},{},,0,0,0,{}\n",
+                    i.month,
+                    field(&i.model),
+                    figures(Some(i))
+                ),
+            ));
+        }
+    }
+    // Stable: the cause rows keep their order within a month and model.
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, line) in lines {
+        out.push_str(&line);
     }
     out
 }
@@ -327,7 +427,9 @@ fn svg(r: &QcReport) -> String {
     let (left, width, bar, gap) = (170.0, 420.0, 28.0, 14.0);
     let top = 56.0;
     let legend_y = top + causes.len() as f64 * (bar + gap) + 20.0;
-    let height = legend_y + 24.0 * models.len().max(1) as f64 + 16.0;
+    // Below the legend, QC's first-pass yield: one line per month and model, then the total.
+    let yield_y = legend_y + 24.0 * models.len().max(1) as f64 + 12.0;
+    let height = yield_y + 20.0 * (r.inspections.len() + 1) as f64 + 16.0;
     let title = match &r.month {
         Some(m) => format!("Product-caused failures, {m}"),
         None => "Product-caused failures, all months".to_string(),
@@ -377,6 +479,30 @@ fn svg(r: &QcReport) -> String {
             colour(model),
             y + 12.0,
             xml(model)
+        ));
+    }
+    let yield_line = |i: &InspectionRow| {
+        format!(
+            "first-pass yield {} ({} of {} first inspections passed), {} re-inspection cycle{}",
+            i.first_pass_yield.as_deref().unwrap_or("n/a"),
+            i.first_pass_passes,
+            i.first_inspections,
+            i.reinspections,
+            if i.reinspections == 1 { "" } else { "s" }
+        )
+    };
+    let mut lines: Vec<(String, bool)> = r
+        .inspections
+        .iter()
+        .map(|i| (format!("{} {}: {}", i.model, i.month, yield_line(i)), false))
+        .collect();
+    lines.push((format!("QC: {}", yield_line(&r.inspection_total)), true));
+    for (k, (text, bold)) in lines.iter().enumerate() {
+        out.push_str(&format!(
+            "<text x=\"16\" y=\"{:.1}\"{}>{}</text>\n",
+            yield_y + 20.0 * k as f64 + 14.0,
+            if *bold { " font-weight=\"bold\"" } else { "" },
+            xml(text)
         ));
     }
     out.push_str("</svg>\n");
@@ -514,5 +640,52 @@ pub async fn unit_file(
     match file {
         Some(f) => Ok(HttpResponse::Ok().json(f)),
         None => Err(ApiError::UnitNotFound(serial.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_pass_yield_is_integer_basis_points_rounded_down() {
+        assert_eq!(yield_bp(2, 3), Some(6666));
+        assert_eq!(yield_bp(3, 3), Some(10_000));
+        assert_eq!(yield_bp(0, 1), Some(0));
+        assert_eq!(yield_bp(0, 0), None);
+        assert_eq!(percent(6666), "66.66 %");
+        assert_eq!(percent(5), "0.05 %");
+    }
+
+    #[test]
+    fn the_csv_appends_the_inspection_columns_and_gives_an_inspected_model_without_failures_its_own_row(
+    ) {
+        let mut rd90 = inspection_row("2026-03".into(), "RD-90".into());
+        rd90.inspections = 1;
+        rd90.first_inspections = 1;
+        rd90.first_pass_passes = 1;
+        rd90.first_pass_yield_bp = Some(10_000);
+        let r = QcReport {
+            month: Some("2026-03".into()),
+            position: 9,
+            rows: vec![ReportRow {
+                month: "2026-03".into(),
+                model: "RD-40".into(),
+                cause: CauseCategory::ComponentQuality,
+                repairs: 1,
+                complaints: 0,
+                total: 1,
+            }],
+            by_cause: vec![],
+            total: 1,
+            inspections: vec![rd90],
+            inspection_total: inspection_row(String::new(), String::new()),
+        };
+        assert_eq!(
+            csv(&r),
+            "month,model,cause,repairs,complaints,total,inspections,first_pass_passes,reinspections,first_pass_yield_bp\n\
+             2026-03,RD-40,component_quality,1,0,1,0,0,0,\n\
+             2026-03,RD-90,,0,0,0,1,1,0,10000\n"
+        );
     }
 }

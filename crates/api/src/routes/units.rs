@@ -316,10 +316,16 @@ unit_step!(
     |b| UnitCommand::DeclareUnrepairable { reason: b.reason, detail: b.detail.clone() }
 );
 unit_step!(
-    /// QC's functional inspection (rule 8): a pass labels the unit and archives the form; a fail
-    /// sends it back to repair.
+    /// QC's functional inspection (rule 8): a pass labels the unit; a fail sends it back to
+    /// repair.
     inspect, "/units/{serial}/inspections", "/v1/units/{serial}/inspections", InspectRequest, "inspectUnit", "inspection", "Inspection recorded",
     |b| UnitCommand::Inspect { passed: b.passed, label: b.label.clone(), findings: b.findings.clone() }
+);
+unit_step!(
+    /// QC files the original information transfer form (rule 8), once it has travelled with the
+    /// passed unit to after-sales, or the return ended.
+    archive_form, "/units/{serial}/form-archive", "/v1/units/{serial}/form-archive", ArchiveFormRequest, "archiveForm", "inspection", "Form archived",
+    |b| UnitCommand::ArchiveForm { archive_ref: b.archive_ref.clone() }
 );
 unit_step!(
     /// Put a qualified unit in the repaired-awaiting-return zone (after-sales, rule 12).

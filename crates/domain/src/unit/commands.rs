@@ -100,6 +100,10 @@ pub enum UnitCommand {
         label: Option<String>,
         findings: String,
     },
+    /// QC files the original information transfer form (rule 8).
+    ArchiveForm {
+        archive_ref: String,
+    },
     PlaceForReturn,
     /// Rule 12: the customer's decision not to take the repaired unit back, with the reason.
     RecordCustomerDeclinedReturn {

@@ -89,6 +89,7 @@ pub fn decide(state: &UnitState, cmd: &UnitCommand, ctx: &Ctx) -> Decision {
             label,
             findings,
         } => inspect(state, *passed, label.as_deref(), findings, ctx),
+        ArchiveForm { archive_ref } => archive_form(state, archive_ref, ctx),
         PlaceForReturn => place_for_return(state, ctx),
         RecordCustomerDeclinedReturn { reason } => customer_declined_return(state, reason, ctx),
         RegisterAsSpare => register_as_spare(state, ctx),
@@ -743,7 +744,7 @@ fn inspect(
             return_id,
             label: label.into(),
             findings: findings.into(),
-            form_archived: true,
+            form_archived: false,
             at: ctx.at,
         }])
     } else {
@@ -753,6 +754,36 @@ fn inspect(
             at: ctx.at,
         }])
     }
+}
+
+/// Rule 8: QC files the original form once its circulation with the unit is complete: the unit
+/// passed and QC handed it on (with the form) to after-sales, or the return ended some other way
+/// (unrepairable, scrapped, delivered). Archiving is not a gate on delivery: the regulation
+/// orders it after the circulation, and the record shows a form not yet filed.
+fn archive_form(state: &UnitState, archive_ref: &str, ctx: &Ctx) -> Decision {
+    require_role(ctx, &[Role::Qc], "archive the information transfer form")?;
+    let r = state.returns.last().ok_or(DomainError::StepOutOfOrder {
+        step: state.step.as_str(),
+        expected: "a return",
+    })?;
+    if r.form_archived {
+        return Err(DomainError::FormAlreadyArchived {
+            return_id: r.return_id.clone(),
+        });
+    }
+    let with_qc = matches!(state.custodian(), Some((_, Role::Qc)));
+    let handed_on = r.passed && !with_qc && state.pending_handover.is_none();
+    if !(handed_on || r.outcome.is_some()) {
+        return Err(DomainError::FormStillCirculating {
+            step: state.step.as_str(),
+        });
+    }
+    require_text(archive_ref, "archive_ref")?;
+    Ok(vec![UnitEvent::FormArchived {
+        return_id: r.return_id.clone(),
+        archive_ref: archive_ref.into(),
+        at: ctx.at,
+    }])
 }
 
 // ---- rules 12, 14: after repair ------------------------------------------------------------

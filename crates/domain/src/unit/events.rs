@@ -114,17 +114,27 @@ pub enum UnitEvent {
         detail: String,
         at: DateTime<Utc>,
     },
-    /// QC passed the unit, applied the "repair qualified" label and archived the original form.
+    /// QC passed the unit and applied the "repair qualified" label.
     InspectionPassed {
         return_id: String,
         label: String,
         findings: String,
+        /// Legacy: written as a constant `true` before the archiving was a fact of its own, and
+        /// `false` since; the archive is [`UnitEvent::FormArchived`]. Not read.
         form_archived: bool,
         at: DateTime<Utc>,
     },
     InspectionFailed {
         return_id: String,
         findings: String,
+        at: DateTime<Utc>,
+    },
+    /// QC filed the original information transfer form once it had travelled with the unit to
+    /// after-sales (rule 8; seed 000 art. 10.8: 《信息传递表》随产品流转完成后,由质检部负责将原件存档).
+    FormArchived {
+        return_id: String,
+        /// Where the original is filed.
+        archive_ref: String,
         at: DateTime<Utc>,
     },
     /// Technical service decided an unrepairable unit's fate (rule 9) or a two-strikes rule did.
@@ -251,6 +261,7 @@ impl UnitEvent {
             UnitDeclaredUnrepairable { .. } => "UnitDeclaredUnrepairable",
             InspectionPassed { .. } => "InspectionPassed",
             InspectionFailed { .. } => "InspectionFailed",
+            FormArchived { .. } => "FormArchived",
             DispositionDecided { .. } => "DispositionDecided",
             CustomerInsistedOnReturn { .. } => "CustomerInsistedOnReturn",
             NoFaultConfirmedByDevelopment { .. } => "NoFaultConfirmedByDevelopment",

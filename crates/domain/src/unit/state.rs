@@ -102,6 +102,9 @@ pub struct ReturnCase {
     pub repaired: bool,
     pub inspections_failed: u32,
     pub passed: bool,
+    /// QC filed the original form (rule 8).
+    #[serde(default)]
+    pub form_archived: bool,
     pub disposition: Option<Disposition>,
     pub customer_insisted_fee: Option<i64>,
     pub development_confirmed: bool,
@@ -255,6 +258,7 @@ impl UnitState {
                     repaired: false,
                     inspections_failed: 0,
                     passed: false,
+                    form_archived: false,
                     disposition: None,
                     customer_insisted_fee: None,
                     development_confirmed: false,
@@ -365,6 +369,11 @@ impl UnitState {
                     r.passed = true;
                 }
                 self.step = Step::Qualified;
+            }
+            FormArchived { return_id, .. } => {
+                if let Some(r) = self.returns.iter_mut().find(|r| &r.return_id == return_id) {
+                    r.form_archived = true;
+                }
             }
             InspectionFailed { .. } => {
                 if let Some(r) = self.open_return_mut() {

@@ -743,7 +743,7 @@ fn only_the_repair_dept_repairs() {
 // ---- rule 8: inspection ---------------------------------------------------------------------------
 
 #[test]
-fn a_passed_inspection_labels_and_archives_and_a_failed_one_goes_back_to_repair() {
+fn a_passed_inspection_labels_the_unit_and_a_failed_one_goes_back_to_repair() {
     let mut w = World::new();
     w.repaired();
     w.hand(&repair(), &qc(), None);
@@ -787,14 +787,84 @@ fn a_passed_inspection_labels_and_archives_and_a_failed_one_goes_back_to_repair(
             findings: "all channels ok".into(),
         },
     );
-    assert!(matches!(
-        &events[0],
-        UnitEvent::InspectionPassed {
-            form_archived: true,
-            ..
-        }
-    ));
+    assert!(
+        matches!(
+            &events[0],
+            UnitEvent::InspectionPassed {
+                form_archived: false,
+                ..
+            }
+        ),
+        "the pass no longer claims the form archived: QC files it afterwards"
+    );
     assert_eq!(w.state.open_return().unwrap().inspections_failed, 1);
+    assert!(!w.state.open_return().unwrap().form_archived);
+}
+
+fn archive() -> UnitCommand {
+    UnitCommand::ArchiveForm {
+        archive_ref: "QC archive 2026/03, folder 12".into(),
+    }
+}
+
+#[test]
+fn qc_archives_the_form_only_once_the_passed_unit_went_on_to_after_sales() {
+    let mut w = World::new();
+    w.repaired();
+    w.hand(&repair(), &qc(), None);
+    assert_eq!(
+        w.err(&qc(), archive()),
+        DomainError::FormStillCirculating {
+            step: "in_inspection"
+        }
+    );
+    w.ok(
+        &qc(),
+        UnitCommand::Inspect {
+            passed: true,
+            label: Some("QL-7".into()),
+            findings: "all channels ok".into(),
+        },
+    );
+    assert_eq!(
+        w.err(&qc(), archive()),
+        DomainError::FormStillCirculating { step: "qualified" },
+        "QC still holds the unit and its form"
+    );
+    w.hand(&qc(), &after_sales(), None);
+    assert_eq!(
+        w.err(&after_sales(), archive()).code(),
+        "role-not-permitted"
+    );
+    let events = w.ok(&qc(), archive());
+    assert!(
+        matches!(&events[0], UnitEvent::FormArchived { archive_ref, .. }
+        if archive_ref == "QC archive 2026/03, folder 12")
+    );
+    assert!(w.state.open_return().unwrap().form_archived);
+}
+
+#[test]
+fn a_form_is_archived_once() {
+    let mut w = World::new();
+    w.repaired();
+    w.hand(&repair(), &qc(), None);
+    w.ok(
+        &qc(),
+        UnitCommand::Inspect {
+            passed: true,
+            label: Some("QL-7".into()),
+            findings: "all channels ok".into(),
+        },
+    );
+    w.hand(&qc(), &after_sales(), None);
+    w.ok(&qc(), archive());
+    assert_eq!(
+        w.err(&qc(), archive()),
+        DomainError::FormAlreadyArchived {
+            return_id: w.state.open_return().unwrap().return_id.clone()
+        }
+    );
 }
 
 #[test]
