@@ -50,7 +50,7 @@ for t in "${TARGETS[@]}"; do
   args=(
     "-max_total_time=${FUZZ_SECONDS}"
     "-timeout=20"
-    "-max_len=8192"
+    "-max_len=16384" # the default policy (a seed of policy_parse) is over 8 KiB
     "-print_final_stats=1"
     "-artifact_prefix=${artifacts}/"
     ${extra_args[@]+"${extra_args[@]}"}

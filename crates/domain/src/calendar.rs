@@ -135,6 +135,26 @@ impl CalendarPolicy {
     }
 }
 
+impl CalendarPolicy {
+    /// The stretches of `from..=to` that fall in years without a holiday list, as inclusive date
+    /// ranges. A year left out would count its Spring Festival as working time.
+    pub fn uncovered(&self, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+        let mut gaps: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+        for year in from.year()..=to.year() {
+            if self.holidays.contains_key(&year.to_string()) {
+                continue;
+            }
+            let first = NaiveDate::from_ymd_opt(year, 1, 1).map_or(from, |d| d.max(from));
+            let last = NaiveDate::from_ymd_opt(year, 12, 31).map_or(to, |d| d.min(to));
+            match gaps.last_mut() {
+                Some((_, end)) if end.succ_opt() == Some(first) => *end = last,
+                _ => gaps.push((first, last)),
+            }
+        }
+        gaps
+    }
+}
+
 impl Calendar {
     /// The local date of an instant.
     pub fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
@@ -363,6 +383,73 @@ mod tests {
         assert_eq!(Calendar::days_late(d, d), 0);
         assert_eq!(Calendar::days_late(d, d + Duration::hours(1)), 1);
         assert_eq!(Calendar::days_late(d, d + Duration::hours(49)), 3);
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_2026_days_off_and_make_up_days_are_the_state_councils() {
+        let c = cal();
+        let off = [
+            date(2026, 1, 2),
+            date(2026, 2, 16),
+            date(2026, 2, 23),
+            date(2026, 4, 6),
+            date(2026, 5, 5),
+            date(2026, 10, 7),
+        ];
+        let worked = [
+            date(2026, 1, 4),
+            date(2026, 2, 14),
+            date(2026, 2, 28),
+            date(2026, 5, 9),
+            date(2026, 9, 20),
+            date(2026, 10, 10),
+        ];
+        assert!(off.iter().all(|d| !c.is_working_day(*d)), "{off:?}");
+        assert!(worked.iter().all(|d| c.is_working_day(*d)), "{worked:?}");
+        // Spring Festival 2026 is nine days: Sunday 2-15 to Monday 2-23.
+        assert!(c.is_working_day(date(2026, 2, 13)) && c.is_working_day(date(2026, 2, 24)));
+    }
+
+    #[test]
+    fn the_2027_spring_festival_is_not_working_time() {
+        let c = cal();
+        // New Year's Eve Friday 2027-02-05 to Friday 02-12; Sunday 01-31 and Saturday 02-20 worked.
+        for d in 5..=12 {
+            assert!(!c.is_working_day(date(2027, 2, d)), "2027-02-{d:02}");
+        }
+        assert!(c.is_working_day(date(2027, 1, 31)));
+        assert!(c.is_working_day(date(2027, 2, 20)));
+        // Thursday 02-04 16:30 + 4 working hours: 1 h that day, 3 h on Monday 02-15.
+        assert_eq!(
+            c.add_working(local(2027, 2, 4, 16, 30), Duration::hours(4)),
+            local(2027, 2, 15, 11, 30)
+        );
+    }
+
+    #[test]
+    fn the_other_2027_holidays_are_days_off() {
+        let c = cal();
+        for d in [
+            date(2027, 1, 1),
+            date(2027, 4, 5),
+            date(2027, 5, 3),
+            date(2027, 5, 5),
+            date(2027, 6, 9),
+            date(2027, 9, 15),
+            date(2027, 10, 1),
+            date(2027, 10, 7),
+        ] {
+            assert!(!c.is_working_day(d), "{d}");
+        }
+        for d in [date(2027, 5, 8), date(2027, 9, 26), date(2027, 10, 9)] {
+            assert!(c.is_working_day(d), "{d}");
+        }
+        // A Wednesday holiday stands alone: Dragon Boat's Tuesday and Thursday are worked.
+        assert!(c.is_working_day(date(2027, 6, 8)) && c.is_working_day(date(2027, 6, 10)));
     }
 
     #[test]

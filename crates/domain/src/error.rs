@@ -219,6 +219,9 @@ pub enum DomainError {
     TokenAlreadyRevoked { token_id: String },
     #[error("{field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
+    /// A policy is published only with a calendar for the 12 months after its publication.
+    #[error("holidays not defined for {missing}: the calendar must cover {needed}")]
+    CalendarNotCovered { missing: String, needed: String },
 }
 
 /// Refusals of the repair-plan process (rule 6).
@@ -337,6 +340,7 @@ impl DomainError {
             TokenNotFound { .. } => "token-not-found",
             TokenAlreadyRevoked { .. } => "token-already-revoked",
             InvalidInput { .. } => "invalid-input",
+            CalendarNotCovered { .. } => "calendar-not-covered",
         }
     }
 
@@ -472,6 +476,9 @@ impl DomainError {
                 "docs/security.md: tokens are issued with an expiry and revoked with a reason"
             }
             InvalidInput { .. } => "request validation",
+            CalendarNotCovered { .. } => {
+                "issue #20: a policy's working calendar covers the 12 months after it is published"
+            }
         }
     }
 }
@@ -565,4 +572,5 @@ pub const CODES: &[&str] = &[
     "token-not-found",
     "token-already-revoked",
     "invalid-input",
+    "calendar-not-covered",
 ];

@@ -4,7 +4,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Months, NaiveDate, Utc};
+
 use crate::calendar::{Calendar, CalendarPolicy};
+use crate::error::DomainError;
+
+/// Months after its publication a policy's calendar must cover: the requirement, so a
+/// year's holidays are published before clocks run into it.
+pub const COVERED_MONTHS: u32 = 12;
 
 /// A policy version. Its `version` is recorded in every event decided under it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +131,9 @@ pub struct ReturnsPolicy {
     pub two_strikes_no_fault: u32,
     /// Rule 11: the least fee (minor units) when the customer insists on the unit back.
     pub no_fault_return_fee_min_minor: i64,
-    /// Rule 1: descriptions that say nothing, compared case-insensitively after trimming.
+    /// Rule 1: words that say nothing ("无", "n/a"), compared after folding width and case and
+    /// dropping whitespace and punctuation; a text of only whitespace, punctuation or dashes is
+    /// a placeholder whatever this lists (`guard::is_placeholder`).
     pub placeholders: Vec<String>,
     /// Rule 12: which spares may return to stock (退库).
     pub return_to_stock: ReturnToStockPolicy,
@@ -155,7 +164,7 @@ pub enum PolicyError {
 }
 
 impl Policy {
-    /// The documented defaults, shipped as `fixtures/policy.toml` too.
+    /// The documented defaults: the only copy (docs, the CLI and the fuzz seed point at it).
     pub const DEFAULT_TOML: &'static str = include_str!("default_policy.toml");
 
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
@@ -271,6 +280,27 @@ impl Policy {
         Ok(())
     }
 
+    /// Publishing this policy at `at` (the command's business time, not the wall clock): its
+    /// calendar must list the holidays of every year in the 12 months that follow, local time, or
+    /// working-hour clocks would run through an unlisted Spring Festival. Policies already in the
+    /// log are not judged again: replaying old versions must not fail.
+    pub fn decide_publish(&self, at: DateTime<Utc>) -> Result<(), DomainError> {
+        let from = self.calendar().local_date(at);
+        let to = from
+            .checked_add_months(Months::new(COVERED_MONTHS))
+            .and_then(|d| d.pred_opt())
+            .unwrap_or(NaiveDate::MAX);
+        let gaps = self.calendar.uncovered(from, to);
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        let range = |(a, b): &(NaiveDate, NaiveDate)| format!("{a}..{b}");
+        Err(DomainError::CalendarNotCovered {
+            missing: gaps.iter().map(range).collect::<Vec<_>>().join(", "),
+            needed: range(&(from, to)),
+        })
+    }
+
     /// The working calendar (validated when the policy was parsed).
     pub fn calendar(&self) -> Calendar {
         self.calendar
@@ -294,15 +324,9 @@ impl Policy {
         self.penalties[rule.as_str()]
     }
 
-    /// Rule 1: is this description a placeholder that says nothing?
+    /// Rule 1: is this description a placeholder that says nothing? (`guard::is_placeholder`)
     pub fn is_placeholder(&self, text: &str) -> bool {
-        let t = text.trim().to_lowercase();
-        t.is_empty()
-            || self
-                .returns
-                .placeholders
-                .iter()
-                .any(|p| p.to_lowercase() == t)
+        crate::guard::is_placeholder(text, &self.returns.placeholders)
     }
 }
 
@@ -328,6 +352,78 @@ mod tests {
     fn it_should_refuse_a_zero_repair_cycle() {
         let text = Policy::DEFAULT_TOML.replace("repair_cycle_days = 14", "repair_cycle_days = 0");
         assert!(matches!(Policy::parse(&text), Err(PolicyError::Invalid(_))));
+    }
+
+    fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(y, m, d, 2, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn the_default_policy_is_published_while_its_calendar_covers_the_next_twelve_months() {
+        let p = Policy::default_policy();
+        // The scenarios' clock, and the last day the 2026 and 2027 lists cover a full year.
+        assert_eq!(p.decide_publish(utc(2026, 3, 2)), Ok(()));
+        assert_eq!(p.decide_publish(utc(2027, 1, 1)), Ok(()));
+    }
+
+    #[test]
+    fn a_policy_whose_calendar_ends_within_twelve_months_is_refused_naming_the_gap() {
+        let p = Policy::default_policy();
+        assert_eq!(
+            p.decide_publish(utc(2027, 4, 1)),
+            Err(DomainError::CalendarNotCovered {
+                missing: "2028-01-01..2028-03-31".into(),
+                needed: "2027-04-01..2028-03-31".into(),
+            })
+        );
+        assert_eq!(
+            p.decide_publish(utc(2027, 4, 1)).unwrap_err().code(),
+            "calendar-not-covered"
+        );
+        // One day into the next year is already a gap.
+        assert_eq!(
+            p.decide_publish(utc(2027, 1, 2)),
+            Err(DomainError::CalendarNotCovered {
+                missing: "2028-01-01..2028-01-01".into(),
+                needed: "2027-01-02..2028-01-01".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn the_coverage_is_judged_in_local_time_and_every_gap_is_named() {
+        let mut p = Policy::default_policy();
+        p.calendar.holidays.remove("2026");
+        // 2025-12-31 17:00 UTC is already 2026-01-01 in +08:00.
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2025, 12, 31, 17, 0, 0).unwrap();
+        assert_eq!(
+            p.decide_publish(at),
+            Err(DomainError::CalendarNotCovered {
+                missing: "2026-01-01..2026-12-31".into(),
+                needed: "2026-01-01..2026-12-31".into(),
+            })
+        );
+        p.calendar.holidays.remove("2027");
+        p.calendar
+            .holidays
+            .insert("2028".into(), vec!["2028-01-01".into()]);
+        p.calendar
+            .holidays
+            .insert("2030".into(), vec!["2030-01-01".into()]);
+        let gaps = p.calendar.uncovered(
+            NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2030, 2, 1).unwrap(),
+        );
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(
+            gaps,
+            [
+                (d(2026, 6, 1), d(2027, 12, 31)),
+                (d(2029, 1, 1), d(2029, 12, 31))
+            ]
+        );
     }
 
     #[test]

@@ -678,6 +678,7 @@ mod tests {
             }],
             by_cause: vec![],
             total: 1,
+            registration: RegistrationTally::default(),
             inspections: vec![rd90],
             inspection_total: inspection_row(String::new(), String::new()),
         };

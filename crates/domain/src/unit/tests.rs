@@ -1565,3 +1565,138 @@ fn the_shipped_state_is_on_file_before_any_follow_up_and_follow_ups_are_yearly()
     );
     assert_eq!(w.err(&qc(), follow_up(2026)).code(), "role-not-permitted");
 }
+
+// ---- issue #20: refusals that had no test (rules 12 and 15) -----------------------------------
+
+impl World {
+    /// Given a qualified unit registered as a spare and handed to technical service, when it
+    /// replaces a faulty unit on site (rule 14), then it has one more field use; the customer's
+    /// faulty unit stays behind. Real decisions, so `field_uses` is what the events made it.
+    fn spare_used_on_site(&mut self) {
+        self.qualified_with_after_sales();
+        self.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+        self.hand(&after_sales(), &ts(), None);
+        let faulty = World::new();
+        self.now += Duration::hours(1);
+        let (spare_events, _) = use_spare_on_site(
+            &self.state,
+            &faulty.state,
+            &UseSpareOnSite {
+                faulty_serial: "SN1".into(),
+                customer: customer(),
+                site: "Plant One, line 3".into(),
+                record: "spare installed, line restarted 14:20".into(),
+                customer_signature: sig(),
+            },
+            &Ctx::new(&ts(), self.now, &self.policy),
+        )
+        .expect("the spare is used on site");
+        for e in &spare_events {
+            self.state = self.state.clone().evolve(e);
+        }
+    }
+
+    /// A spare that was used on site `uses` times, back in the spares zone.
+    fn spare_back_after_field_uses(uses: u32) -> World {
+        // Out of warranty, so the second strike (rule 10) does not scrap it on its way back.
+        let mut w = World::produced(
+            NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+        );
+        w.state.serial = "SP1".into();
+        for _ in 0..uses {
+            w.spare_used_on_site();
+        }
+        w.qualified_with_after_sales();
+        w.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+        assert_eq!(w.state.field_uses, uses);
+        assert_eq!(w.state.zone, Some(Zone::Spares));
+        w
+    }
+}
+
+#[test]
+fn a_spare_used_on_site_as_often_as_the_policy_allows_returns_to_stock() {
+    let limit = Policy::default_policy()
+        .returns
+        .return_to_stock
+        .max_field_uses;
+    let mut w = World::spare_back_after_field_uses(limit);
+    w.ok(
+        &after_sales(),
+        UnitCommand::ReturnToStock {
+            value_minor: 900_000,
+        },
+    );
+    assert_eq!(w.state.step, Step::InStock);
+}
+
+#[test]
+fn a_spare_used_on_site_more_often_than_the_policy_allows_does_not_return_to_stock() {
+    let limit = Policy::default_policy()
+        .returns
+        .return_to_stock
+        .max_field_uses;
+    let mut w = World::spare_back_after_field_uses(limit + 1);
+    let e = w.err(
+        &after_sales(),
+        UnitCommand::ReturnToStock {
+            value_minor: 900_000,
+        },
+    );
+    assert_eq!(
+        e,
+        DomainError::SpareNotSuitableForStock {
+            reason: format!("used on site {} times, more than {limit}", limit + 1)
+        }
+    );
+}
+
+#[test]
+fn a_qualified_unit_outside_every_zone_enters_the_zone_for_return() {
+    let mut w = World::new();
+    w.qualified_with_after_sales();
+    assert_eq!(w.state.zone, None);
+    w.ok(&after_sales(), UnitCommand::PlaceForReturn);
+    assert_eq!(w.state.zone, Some(Zone::RepairedAwaitingReturn));
+}
+
+#[test]
+fn a_unit_still_in_a_zone_is_refused_entry_to_another() {
+    let mut w = World::new();
+    w.qualified_with_after_sales();
+    // Given a ledger that never wrote the spares zone's exit (a log from before exits were
+    // recorded, or a lost line): the unit is still in that zone.
+    w.state.zone = Some(Zone::Spares);
+    let e = w.err(&after_sales(), UnitCommand::PlaceForReturn);
+    assert_eq!(e, DomainError::AlreadyInZone { zone: "spares" });
+}
+
+#[test]
+fn a_fault_described_the_way_chinese_forms_leave_a_blank_is_refused() {
+    let mut w = World::new();
+    for placeholder in [
+        "——",
+        "。",
+        "\u{3000}",
+        "无",
+        "同上",
+        "见附件",
+        "ＮＡ",
+        "n/A",
+    ] {
+        let mut f = form();
+        f.fault_symptoms = placeholder.into();
+        let e = w.err(&fr(), open_cmd("R1", ReturnMode::Carried, f));
+        assert_eq!(
+            e,
+            DomainError::PlaceholderDescription {
+                field: "fault_symptoms"
+            },
+            "{placeholder:?}"
+        );
+    }
+    let mut f = form();
+    f.fault_symptoms = "主轴异响，转速超过800转时振动".into();
+    w.ok(&fr(), open_cmd("R1", ReturnMode::Carried, f));
+}
