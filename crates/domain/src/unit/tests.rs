@@ -1574,7 +1574,7 @@ impl World {
     /// faulty unit stays behind. Real decisions, so `field_uses` is what the events made it.
     fn spare_used_on_site(&mut self) {
         self.qualified_with_after_sales();
-        self.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+        self.declined_and_spare();
         self.hand(&after_sales(), &ts(), None);
         let faulty = World::new();
         self.now += Duration::hours(1);
@@ -1608,7 +1608,8 @@ impl World {
             w.spare_used_on_site();
         }
         w.qualified_with_after_sales();
-        w.ok(&after_sales(), UnitCommand::RegisterAsSpare);
+        // Rule 12: it came back as a customer's unit, so it is a spare again only by decision.
+        w.declined_and_spare();
         assert_eq!(w.state.field_uses, uses);
         assert_eq!(w.state.zone, Some(Zone::Spares));
         w
