@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use repairledger_domain::unit::{
-    CauseCategory, CustomerRef, OffSiteInfo, ProductInfo, ReturnMode, Signature, UnrepairableReason,
+    CauseCategory, CustomerRef, OffSiteInfo, ProductInfo, ReturnMode, SignatureInput,
+    UnrepairableReason,
 };
 use repairledger_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
@@ -185,7 +186,7 @@ pub struct OpenReturnRequest {
     pub customer: CustomerRef,
     pub product: Option<ProductInfo>,
     pub form: OffSiteInfo,
-    pub customer_signature: Option<Signature>,
+    pub customer_signature: Option<SignatureInput>,
     /// When the field receiver came back to the factory (rule 3's two working days start here).
     pub receiver_returned_at: Option<DateTime<Utc>>,
     /// A date the customer needs the unit back by, if shorter than the policy's cycle.
@@ -269,7 +270,7 @@ pub struct InspectRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverRequest {
-    pub customer_signature: Signature,
+    pub customer_signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -325,7 +326,7 @@ pub struct ExchangeRequest {
     pub replacement_serial: String,
     /// Required when the replacement has never been seen by the system.
     pub replacement_product: Option<ProductInfo>,
-    pub customer_signature: Signature,
+    pub customer_signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -339,7 +340,7 @@ pub struct EmergencyUseRequest {
     pub site: String,
     /// The spare field-use record (维修备品现场使用情况记录表).
     pub record: String,
-    pub customer_signature: Signature,
+    pub customer_signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 

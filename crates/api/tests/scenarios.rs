@@ -250,6 +250,7 @@ scenario!(field_service_on_time);
 scenario!(return_deadlines);
 scenario!(complaint_grades);
 scenario!(qc_month);
+scenario!(signature_evidence);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;

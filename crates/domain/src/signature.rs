@@ -10,7 +10,7 @@ use crate::actor::Role;
 use crate::unit::{
     Ctx, EvidenceInput, Signature, SignatureEvidence, SignatureInput, SignatureRecord,
 };
-use crate::DomainError;
+use crate::{DomainError, Policy};
 
 /// The formats a signature may be uploaded in.
 pub const MEDIA_TYPES: &[&str] = &[
@@ -67,6 +67,22 @@ pub fn capture(exists: bool, c: &Capture, ctx: &Ctx) -> Result<Vec<SignatureEven
             action: "record a signature",
         });
     }
+    check_upload(c)?;
+    if exists {
+        return Ok(Vec::new());
+    }
+    Ok(vec![SignatureEvent::SignatureCaptured {
+        sha256: c.sha256.clone(),
+        media_type: c.media_type.clone(),
+        bytes: c.bytes,
+        customer_id: c.customer_id.clone(),
+        data: c.sealed_data.clone(),
+        at: ctx.at,
+    }])
+}
+
+/// What an upload must be, whoever sends it: an accepted format, some bytes, not too many.
+pub fn check_upload(c: &Capture) -> Result<(), DomainError> {
     if !MEDIA_TYPES.contains(&c.media_type.as_str()) {
         return Err(DomainError::SignatureMediaTypeNotAccepted {
             media_type: c.media_type.clone(),
@@ -87,17 +103,7 @@ pub fn capture(exists: bool, c: &Capture, ctx: &Ctx) -> Result<Vec<SignatureEven
             reason: "must be 64 lowercase hex digits".into(),
         });
     }
-    if exists {
-        return Ok(Vec::new());
-    }
-    Ok(vec![SignatureEvent::SignatureCaptured {
-        sha256: c.sha256.clone(),
-        media_type: c.media_type.clone(),
-        bytes: c.bytes,
-        customer_id: c.customer_id.clone(),
-        data: c.sealed_data.clone(),
-        at: ctx.at,
-    }])
+    Ok(())
 }
 
 /// Turns a command's signature into the recorded one. `record` is the stored record a
@@ -105,7 +111,7 @@ pub fn capture(exists: bool, c: &Capture, ctx: &Ctx) -> Result<Vec<SignatureEven
 pub fn resolve(
     input: &SignatureInput,
     record: Option<&SignatureRecord>,
-    ctx: &Ctx,
+    policy: &Policy,
 ) -> Result<Signature, DomainError> {
     let evidence = match &input.evidence {
         None => return Err(DomainError::SignatureEvidenceRequired),
@@ -137,20 +143,24 @@ pub fn resolve(
         signed_at: input.signed_at,
         evidence,
     };
-    require(&signature, ctx)?;
+    check(&signature, policy)?;
     Ok(signature)
 }
 
 /// The checks every customer signature of a new command passes: a name, and evidence that is
 /// more than a name (a typed one only with a specific reason).
 pub fn require(sig: &Signature, ctx: &Ctx) -> Result<(), DomainError> {
+    check(sig, ctx.policy)
+}
+
+fn check(sig: &Signature, policy: &Policy) -> Result<(), DomainError> {
     if sig.name.trim().is_empty() {
         return Err(DomainError::CustomerSignatureRequired);
     }
     match &sig.evidence {
         SignatureEvidence::LegacyTyped => Err(DomainError::SignatureEvidenceRequired),
         SignatureEvidence::Typed { reason } => {
-            if reason.trim().is_empty() || ctx.policy.is_placeholder(reason) {
+            if reason.trim().is_empty() || policy.is_placeholder(reason) {
                 Err(DomainError::TypedSignatureReasonRequired)
             } else {
                 Ok(())
@@ -172,7 +182,6 @@ pub fn require(sig: &Signature, ctx: &Ctx) -> Result<(), DomainError> {
 mod tests {
     use super::*;
     use crate::actor::Actor;
-    use crate::policy::Policy;
     use crate::unit::PersonRef;
     use chrono::TimeZone;
 
@@ -227,7 +236,11 @@ mod tests {
     fn a_captured_reference_to_a_stored_record_is_recorded_with_its_hash_and_media_type() {
         let captured = Some(EvidenceInput::Captured { sha256: SHA.into() });
         let sig = with_ctx(Role::FieldReceiver, |ctx| {
-            resolve(&input(captured), Some(&record(Role::FieldReceiver)), ctx)
+            resolve(
+                &input(captured),
+                Some(&record(Role::FieldReceiver)),
+                ctx.policy,
+            )
         })
         .unwrap();
         assert_eq!(
@@ -243,7 +256,7 @@ mod tests {
     fn a_record_the_customer_uploaded_with_their_own_token_is_portal_evidence() {
         let captured = Some(EvidenceInput::Captured { sha256: SHA.into() });
         let sig = with_ctx(Role::TechnicalService, |ctx| {
-            resolve(&input(captured), Some(&record(Role::Customer)), ctx)
+            resolve(&input(captured), Some(&record(Role::Customer)), ctx.policy)
         })
         .unwrap();
         assert_eq!(
@@ -262,7 +275,7 @@ mod tests {
     fn a_captured_reference_to_no_stored_record_is_refused() {
         let captured = Some(EvidenceInput::Captured { sha256: SHA.into() });
         let e = with_ctx(Role::FieldReceiver, |ctx| {
-            resolve(&input(captured), None, ctx)
+            resolve(&input(captured), None, ctx.policy)
         });
         assert_eq!(
             e,
@@ -272,7 +285,9 @@ mod tests {
 
     #[test]
     fn a_signature_without_evidence_is_refused() {
-        let e = with_ctx(Role::FieldReceiver, |ctx| resolve(&input(None), None, ctx));
+        let e = with_ctx(Role::FieldReceiver, |ctx| {
+            resolve(&input(None), None, ctx.policy)
+        });
         assert_eq!(e, Err(DomainError::SignatureEvidenceRequired));
     }
 
@@ -282,7 +297,10 @@ mod tests {
         let typed = Some(EvidenceInput::Typed {
             reason: reason.into(),
         });
-        let sig = with_ctx(Role::FieldReceiver, |ctx| resolve(&input(typed), None, ctx)).unwrap();
+        let sig = with_ctx(Role::FieldReceiver, |ctx| {
+            resolve(&input(typed), None, ctx.policy)
+        })
+        .unwrap();
         assert_eq!(
             sig.evidence,
             SignatureEvidence::Typed {
@@ -297,7 +315,9 @@ mod tests {
             let typed = Some(EvidenceInput::Typed {
                 reason: reason.into(),
             });
-            let e = with_ctx(Role::FieldReceiver, |ctx| resolve(&input(typed), None, ctx));
+            let e = with_ctx(Role::FieldReceiver, |ctx| {
+                resolve(&input(typed), None, ctx.policy)
+            });
             assert_eq!(
                 e,
                 Err(DomainError::TypedSignatureReasonRequired),
