@@ -28,7 +28,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && 
 # The unit the read case reads.
 curl -sf -X POST "http://127.0.0.1:$PORT/v1/units/READ-1/returns" \
   -H 'Authorization: Bearer dev-token-field-receiver' -H 'Content-Type: application/json' \
-  -d '{"return_id":"R-1","mode":"carried","customer":{"customer_id":"C-1","name":"Plant"},"product":{"model":"RD-40","production_date":"2025-09-01","warranty_end":"2027-09-01"},"form":{"fault_symptoms":"no output","site":"line 3","circumstances":"after a power cut","filled_by":"li.fr","unverifiable_reason":null},"customer_signature":null,"receiver_returned_at":"2026-03-02T07:30:00Z","customer_due_date":null}' >/dev/null
+  -d '{"return_id":"R-1","mode":"carried","customer":{"customer_id":"C-1","name":"Plant"},"product":{"model":"RD-40","production_date":"2025-09-01","warranty_end":"2027-09-01"},"form":{"fault_symptoms":"no output","site":"line 3","circumstances":"after a power cut","filled_by":"li.fr","unverifiable_reason":null},"customer_signature":{"name":"Plant","signed_at":"2026-03-02T08:00:00Z","evidence":{"kind":"typed","reason":"signed the paper handover form"}},"receiver_returned_at":"2026-03-02T07:30:00Z","customer_due_date":null}' >/dev/null
 
 run() { # name, extra wrk args...
   local name=$1; shift

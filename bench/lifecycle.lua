@@ -28,7 +28,7 @@ local as = "Bearer dev-token-after-sales"
 local open_body = [[{"return_id":"R-%s","mode":"carried","customer":{"customer_id":"C-1","name":"Plant"},
 "product":{"model":"RD-40","production_date":"2025-09-01","warranty_end":"2027-09-01"},
 "form":{"fault_symptoms":"no output","site":"line 3","circumstances":"after a power cut","filled_by":"li.fr","unverifiable_reason":null},
-"customer_signature":null,"receiver_returned_at":null,"customer_due_date":null}]]
+"customer_signature":{"name":"Plant","signed_at":"2026-03-02T08:00:00Z","evidence":{"kind":"typed","reason":"signed the paper handover form"}},"receiver_returned_at":null,"customer_due_date":null}]]
 
 local function post(path, token, body)
   return wrk.format("POST", path, {["Authorization"] = token, ["Content-Type"] = "application/json"}, body)

@@ -74,7 +74,11 @@ function openReturn(serial) {
       filled_by: "li.fr",
       unverifiable_reason: null,
     },
-    customer_signature: null,
+    customer_signature: {
+      name: "Zhang San",
+      signed_at: "2026-03-02T08:00:00Z",
+      evidence: { kind: "typed", reason: "the customer signed the paper handover form No. 17" },
+    },
     receiver_returned_at: null,
     customer_due_date: null,
   });

@@ -373,6 +373,11 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
         "security: and withdrawn by them",
     ),
     (
+        "/v1/signatures",
+        &[FieldReceiver, AfterSales, TechnicalService, Customer],
+        "rules 2, 12, §2: staff who meet the customer capture the signature; the customer signs in the portal",
+    ),
+    (
         "/v1/customers/{customer_id}/erasure",
         &[GeneralManager],
         "seed 003: customer data is confidential; erasure is the company's decision",
@@ -395,11 +400,26 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
 ];
 
 /// Reads that not every role may make: (route pattern of a `GET`, roles, why).
-pub const RESTRICTED_READS: &[(&str, &[Role], &str)] = &[(
-    "/v1/tokens",
-    &[GeneralManager, Auditor],
-    "who holds access: for the manager who grants it and the auditor",
-)];
+pub const RESTRICTED_READS: &[(&str, &[Role], &str)] = &[
+    (
+        "/v1/tokens",
+        &[GeneralManager, Auditor],
+        "who holds access: for the manager who grants it and the auditor",
+    ),
+    (
+        "/v1/signatures/{sha256}",
+        &[
+            Auditor,
+            FieldReceiver,
+            AfterSales,
+            TechnicalService,
+            Sales,
+            GeneralManager,
+            TechnicalVp,
+        ],
+        "a customer's handwriting is personal data: the auditor, who checks the evidence, and the roles that see customer data",
+    ),
+];
 
 /// The roles that may call a restricted `GET` route, or `None` when every role may.
 pub fn read_roles(pattern: &str) -> Option<&'static [Role]> {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use repairledger_domain::unit::{
-    CauseCategory, CustomerRef, OffSiteInfo, ProductInfo, ReturnMode, Signature, UnrepairableReason,
+    CauseCategory, CustomerRef, OffSiteInfo, ProductInfo, ReturnMode, SignatureInput,
+    UnrepairableReason,
 };
 use repairledger_store::RecordedEvent;
 use serde::{Deserialize, Serialize};
@@ -186,7 +187,7 @@ pub struct OpenReturnRequest {
     pub customer: CustomerRef,
     pub product: Option<ProductInfo>,
     pub form: OffSiteInfo,
-    pub customer_signature: Option<Signature>,
+    pub customer_signature: Option<SignatureInput>,
     /// When the field receiver came back to the factory (rule 3's two working days start here).
     /// Required for a carried return (`receiver-return-date-required`); not after the return
     /// is opened.
@@ -281,7 +282,7 @@ pub struct ArchiveFormRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverRequest {
-    pub customer_signature: Signature,
+    pub customer_signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -348,7 +349,7 @@ pub struct ExchangeRequest {
     pub replacement_serial: String,
     /// Required when the replacement has never been seen by the system.
     pub replacement_product: Option<ProductInfo>,
-    pub customer_signature: Signature,
+    pub customer_signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -362,7 +363,7 @@ pub struct EmergencyUseRequest {
     pub site: String,
     /// The spare field-use record (维修备品现场使用情况记录表).
     pub record: String,
-    pub customer_signature: Signature,
+    pub customer_signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 

@@ -7,7 +7,7 @@ use repairledger_domain::service::{
     BorrowedPart, CostAudit, ProductCategory, RequestKind, ReturnedPart, Satisfaction,
 };
 use repairledger_domain::sla::{Budget, Evaluation, PauseReason, TimerRule};
-use repairledger_domain::unit::{CustomerRef, Signature};
+use repairledger_domain::unit::{CustomerRef, SignatureInput};
 use repairledger_domain::Role;
 use repairledger_projections::TimerView;
 use serde::{Deserialize, Serialize};
@@ -143,7 +143,7 @@ pub struct WorkLogRequest {
 pub struct FeedbackRequest {
     pub satisfaction: Satisfaction,
     pub opinion: String,
-    pub signature: Signature,
+    pub signature: SignatureInput,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 

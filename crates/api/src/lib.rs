@@ -78,6 +78,9 @@ pub struct Limits {
     pub rate_burst: u32,
     /// The longest validity of an issued token.
     pub token_max_days: i64,
+    /// Largest accepted customer signature (decoded bytes). Its base64 must also fit in
+    /// `max_body_bytes`.
+    pub max_signature_bytes: usize,
 }
 
 impl Default for Limits {
@@ -90,6 +93,7 @@ impl Default for Limits {
             rate_per_second: 100,
             rate_burst: 200,
             token_max_days: 400,
+            max_signature_bytes: 40 * 1024,
         }
     }
 }

@@ -58,7 +58,8 @@ use crate::routes::{
         quality::raise, quality::investigate, quality::escalate, quality::instruct, quality::analyse,
         quality::close, quality::list, quality::get_one, quality::archive, quality::qc_monthly,
         quality::unit_file,
-        access::issue, access::revoke, access::list, access::erase, access::erasures
+        access::issue, access::revoke, access::list, access::erase, access::erasures,
+        crate::routes::signatures::upload, crate::routes::signatures::get_one
     ),
     components(schemas(
         crate::problem::Problem,
@@ -72,7 +73,8 @@ use crate::routes::{
         repairledger_domain::complaint::ComplaintEvent,
         repairledger_domain::quality::QualityEvent,
         repairledger_domain::access::TokenEvent,
-        repairledger_domain::privacy::PrivacyEvent
+        repairledger_domain::privacy::PrivacyEvent,
+        repairledger_domain::signature::SignatureEvent
     )),
     modifiers(&Conventions),
     tags(
@@ -93,6 +95,7 @@ use crate::routes::{
         (name = "access", description = "API tokens with expiry and revocation, and the erasure of a customer's personal data (docs/security.md)"),
         (name = "quality", description = "Quality information feedback, the accident archive, the monthly QC report, the unit file"),
         (name = "units", description = "Units and their files"),
+        (name = "signatures", description = "Customer signatures as evidence: captured handwriting or a portal signature, stored content-addressed (domain.md §1 rules 2, 12; §2)"),
         (name = "penalties", description = "Breaches, penalties within the policy's scale, waivers and tallies (rule 17, §2)"),
     )
 )]
@@ -116,6 +119,7 @@ const SCENARIOS: &[&str] = &[
     include_str!("../../../fixtures/scenarios/return_deadlines.jsonl"),
     include_str!("../../../fixtures/scenarios/complaint_grades.jsonl"),
     include_str!("../../../fixtures/scenarios/qc_month.jsonl"),
+    include_str!("../../../fixtures/scenarios/signature_evidence.jsonl"),
 ];
 
 /// Does a concrete path (`/v1/units/SN-1/returns`) fit a template (`/v1/units/{serial}/returns`)?

@@ -64,7 +64,7 @@ async fn an_old_log_imports_with_its_hashes_and_reads_through_the_upcaster() {
         "product": null,
         "form": {"fault_symptoms": "relay K3 chatters", "site": "control room 3",
                  "circumstances": "customer brought it in", "filled_by": "wang.as", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": null, "customer_due_date": null
+        "customer_signature": {"name": "Zhang San (customer)", "signed_at": "2026-03-02T08:00:00Z", "evidence": {"kind": "typed", "reason": "the customer signed the paper handover form"}}, "receiver_returned_at": null, "customer_due_date": null
     });
     let (s, r, _) = call(
         &svc,

@@ -176,7 +176,7 @@ async fn the_unit_file_holds_the_shipped_state_follow_ups_satisfaction_and_servi
         "product": {"model": "RD-40", "production_date": "2023-05-01", "warranty_end": "2026-05-01", "batch": "B-2023-05"},
         "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
                  "filled_by": "li.fr", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": "2026-03-02T07:30:00Z", "customer_due_date": null
+        "customer_signature": {"name": "Zhang San (customer)", "signed_at": "2026-03-02T08:00:00Z", "evidence": {"kind": "typed", "reason": "the customer signed the paper handover form"}}, "receiver_returned_at": "2026-03-02T07:30:00Z", "customer_due_date": null
     });
     assert_eq!(
         call(&svc, post("li.fr", "/v1/units/SN-F1/returns", open))

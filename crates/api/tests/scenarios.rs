@@ -255,6 +255,7 @@ scenario!(spare_without_decision);
 // A unit failed once then passed: one failure, one re-inspection; a complaint resolved only
 // once its trace chain named the responsible department.
 scenario!(qc_recount);
+scenario!(signature_evidence);
 #[actix_web::test]
 async fn concurrent_double_handover() {
     let snapshot = run("concurrent_double_handover").await;

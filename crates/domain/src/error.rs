@@ -78,6 +78,18 @@ pub enum DomainError {
     ExplanationRequired,
     #[error("the customer's signature is required")]
     CustomerSignatureRequired,
+    #[error("the customer's signature needs evidence: a captured record (POST /v1/signatures) or, for a name typed by staff, the reason")]
+    SignatureEvidenceRequired,
+    #[error("a name typed by staff is accepted as the customer's signature only with a specific reason (e.g. the paper form's number)")]
+    TypedSignatureReasonRequired,
+    #[error("no signature record {sha256}: upload it first with POST /v1/signatures")]
+    SignatureNotFound { sha256: String },
+    #[error("a signature is accepted as image/png, image/svg+xml or application/vnd.repairledger.strokes+json, not {media_type}")]
+    SignatureMediaTypeNotAccepted { media_type: String },
+    #[error("the signature has no bytes")]
+    SignatureEmpty,
+    #[error("the signature has {bytes} bytes, more than the {max} accepted")]
+    SignatureTooLarge { bytes: u64, max: u64 },
     #[error("the replacement unit {serial} is not available: {reason}")]
     ReplacementUnavailable { serial: String, reason: String },
     #[error("the customer's unit was already exchanged ({replacement})")]
@@ -273,6 +285,12 @@ impl DomainError {
             FeeBelowMinimum { .. } => "fee-below-minimum",
             ExplanationRequired => "explanation-required",
             CustomerSignatureRequired => "customer-signature-required",
+            SignatureEvidenceRequired => "signature-evidence-required",
+            TypedSignatureReasonRequired => "typed-signature-reason-required",
+            SignatureNotFound { .. } => "signature-not-found",
+            SignatureMediaTypeNotAccepted { .. } => "signature-media-type-not-accepted",
+            SignatureEmpty => "signature-empty",
+            SignatureTooLarge { .. } => "signature-too-large",
             ReplacementUnavailable { .. } => "replacement-unavailable",
             AlreadyExchanged { .. } => "already-exchanged",
             ExchangeNotDue => "exchange-not-due",
@@ -410,6 +428,10 @@ impl DomainError {
             ExplanationRequired | ExchangeNotDue | AlreadyExchanged { .. }
             | ReplacementUnavailable { .. } => "domain.md §1 rules 9-11: unrepairable units and exchange",
             CustomerSignatureRequired => "domain.md §1 rules 2 and 12: the customer signs",
+            SignatureEvidenceRequired | TypedSignatureReasonRequired | SignatureNotFound { .. }
+            | SignatureMediaTypeNotAccepted { .. } | SignatureEmpty | SignatureTooLarge { .. } => {
+                "domain.md §1 rules 2 and 12, §2 feedback form: the customer's signature is evidence, not a typed name"
+            }
             EmergencyUnitBecomesSpare | SpareAvailable { .. } => {
                 "domain.md §1 rule 14 (seed 000 part 2 art. 11): emergency"
             }
@@ -507,6 +529,12 @@ pub const CODES: &[&str] = &[
     "fee-below-minimum",
     "explanation-required",
     "customer-signature-required",
+    "signature-evidence-required",
+    "typed-signature-reason-required",
+    "signature-not-found",
+    "signature-media-type-not-accepted",
+    "signature-empty",
+    "signature-too-large",
     "replacement-unavailable",
     "already-exchanged",
     "exchange-not-due",

@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod production;
 pub mod quality;
 pub mod service;
+pub mod signature;
 pub mod sla;
 pub mod unit;
 

@@ -927,9 +927,7 @@ pub fn decide(s: &ServiceState, c: &ServiceCommand, ctx: &Ctx) -> Decision {
             if s.trip != Trip::OnSite {
                 return Err(out_of_order("not on site", "engineers on site"));
             }
-            if signature.name.trim().is_empty() {
-                return Err(DomainError::CustomerSignatureRequired);
-            }
+            crate::signature::require(signature, ctx)?;
             specific(ctx, "opinion", opinion)?;
             Ok(vec![E::CustomerFeedbackSigned {
                 satisfaction: *satisfaction,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::fees::QuotePart;
+use crate::unit::SignatureEvidence;
 use crate::{Actor, Policy};
 use chrono::TimeZone;
 
@@ -130,6 +131,9 @@ impl Given {
                 signature: Signature {
                     name: "Mr Liu".into(),
                     signed_at: Utc.with_ymd_and_hms(2026, 3, 3, 9, 0, 0).unwrap(),
+                    evidence: SignatureEvidence::Typed {
+                        reason: "no device on site; paper feedback form No. 17".into(),
+                    },
                 },
             },
         )
@@ -699,4 +703,51 @@ fn engineers_who_left_unfinished_may_come_back_and_the_team_is_checked() {
     let g = g.did(&p("sun.ts", Role::TechnicalService), ServiceCommand::Arrive);
     assert_eq!(g.state.trip, Trip::OnSite);
     assert!(!g.state.feedback_signed);
+}
+
+fn feedback_signed(evidence: SignatureEvidence) -> ServiceCommand {
+    ServiceCommand::SignFeedback {
+        satisfaction: Satisfaction::Satisfied,
+        opinion: "works; took too long".into(),
+        signature: Signature {
+            name: "Mr Liu".into(),
+            signed_at: Utc.with_ymd_and_hms(2026, 3, 3, 9, 0, 0).unwrap(),
+            evidence,
+        },
+    }
+}
+
+#[test]
+fn the_customers_feedback_is_signed_with_evidence_and_a_typed_name_only_with_a_reason() {
+    let g = Given::relayed(ProductCategory::Own, RequestKind::Repair)
+        .warranty(true)
+        .on_site()
+        .departed(vec![])
+        .arrived();
+    let refusal = |evidence| g.refused(&lead(), feedback_signed(evidence));
+    assert_eq!(
+        refusal(SignatureEvidence::LegacyTyped),
+        "signature-evidence-required"
+    );
+    assert_eq!(
+        refusal(SignatureEvidence::Typed {
+            reason: "unknown".into()
+        }),
+        "typed-signature-reason-required"
+    );
+    let events = g
+        .try_do(
+            &lead(),
+            feedback_signed(SignatureEvidence::Portal {
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                media_type: "application/vnd.repairledger.strokes+json".into(),
+                person_id: "liu.customer".into(),
+                position: 12,
+            }),
+        )
+        .expect("a portal signature is accepted");
+    assert!(matches!(
+        &events[..],
+        [ServiceEvent::CustomerFeedbackSigned { signature, .. }] if signature.evidence.kind() == "portal"
+    ));
 }

@@ -60,6 +60,9 @@ fn sig(at: DateTime<Utc>) -> Signature {
     Signature {
         name: "Customer".into(),
         signed_at: at,
+        evidence: SignatureEvidence::Typed {
+            reason: "signed the paper handover form".into(),
+        },
     }
 }
 

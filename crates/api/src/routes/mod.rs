@@ -39,6 +39,7 @@ pub mod plans;
 pub mod quality;
 pub mod reads;
 pub mod service;
+pub mod signatures;
 pub mod sla;
 pub mod units;
 pub mod webhooks;
@@ -90,6 +91,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(reads::problems)
         .service(access::list)
         .service(access::erasures)
+        .service(signatures::get_one)
         .service(units::open_return)
         .service(units::receive_by_post)
         .service(units::initiate_handover)
@@ -173,5 +175,6 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(webhooks::redeliver)
         .service(access::issue)
         .service(access::revoke)
-        .service(access::erase);
+        .service(access::erase)
+        .service(signatures::upload);
 }

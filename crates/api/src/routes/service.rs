@@ -179,7 +179,7 @@ service_step!(
     |state, b| ServiceCommand::SignFeedback {
         satisfaction: b.satisfaction,
         opinion: b.opinion.clone(),
-        signature: b.signature.clone(),
+        signature: crate::routes::signatures::resolve(state, &b.signature)?,
     }
 );
 service_step!(

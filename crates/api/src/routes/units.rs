@@ -12,6 +12,7 @@ use crate::command::{check_id, execute, load, refused, Meta, Planned};
 use crate::dto::*;
 use crate::json::Json;
 use crate::problem::ApiError;
+use crate::routes::signatures::resolve as resolve_signature;
 use crate::AppState;
 
 /// Loads a unit's state and version. Unknown units exist only for the commands that create them.
@@ -76,14 +77,18 @@ pub async fn open_return(
         Meta::new(&req, &state, &caller, b.occurred_at, &b)?,
         &serial,
         true,
-        |_, _| {
+        |state, _| {
             Ok(UnitCommand::OpenReturn(OpenReturn {
                 return_id: b.return_id.clone(),
                 mode: b.mode,
                 customer: b.customer.clone(),
                 product: b.product.clone(),
                 form: b.form.clone(),
-                customer_signature: b.customer_signature.clone(),
+                customer_signature: b
+                    .customer_signature
+                    .as_ref()
+                    .map(|s| resolve_signature(state, s))
+                    .transpose()?,
                 receiver_returned_at: b.receiver_returned_at,
                 customer_due_date: b.customer_due_date,
             }))
@@ -348,11 +353,38 @@ unit_step!(
     "The unit entered the spares zone",
     |b| UnitCommand::RegisterAsSpare
 );
-unit_step!(
-    /// Deliver the unit to the customer, who signs (technical service, rule 12).
-    deliver, "/units/{serial}/delivery", "/v1/units/{serial}/delivery", DeliverRequest, "deliverToCustomer", "dispositions", "Delivered",
-    |b| UnitCommand::DeliverToCustomer { customer_signature: b.customer_signature.clone() }
-);
+/// Deliver the unit to the customer, who signs (technical service, rule 12).
+///
+/// The signature is evidence: a record uploaded with `POST /v1/signatures` (captured, or
+/// portal when the customer uploaded it), or a name typed by staff with the reason.
+#[utoipa::path(
+    post, path = "/v1/units/{serial}/delivery", tag = "dispositions", operation_id = "deliverToCustomer",
+    request_body = DeliverRequest,
+    params(("serial" = String, Path, description = "The unit's serial number")),
+    responses((status = 200, description = "Delivered", body = CommandResponse))
+)]
+#[post("/units/{serial}/delivery")]
+pub async fn deliver(
+    req: HttpRequest,
+    state: Data<AppState>,
+    caller: Caller,
+    serial: Path<String>,
+    body: Json<DeliverRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    unit_command(
+        &state,
+        Meta::new(&req, &state, &caller, b.occurred_at, &b)?,
+        &serial,
+        false,
+        |state, _| {
+            Ok(UnitCommand::DeliverToCustomer {
+                customer_signature: resolve_signature(state, &b.customer_signature)?,
+            })
+        },
+    )
+    .await
+}
 unit_step!(
     /// Decide an unrepairable unit's fate by warranty and cause (technical service, rule 9).
     decide_disposition, "/units/{serial}/disposition", "/v1/units/{serial}/disposition", DispositionRequest, "decideDisposition", "dispositions",
@@ -421,7 +453,7 @@ pub async fn exchange(
         let cmd = Exchange {
             replacement_serial: b.replacement_serial.clone(),
             replacement_product: b.replacement_product.clone(),
-            customer_signature: b.customer_signature.clone(),
+            customer_signature: resolve_signature(state, &b.customer_signature)?,
         };
         let (fe, re) = unit::exchange(&faulty, &replacement, &cmd, ctx).map_err(refused)?;
         Ok(vec![
@@ -467,7 +499,7 @@ pub async fn emergency_use(
             customer: b.customer.clone(),
             site: b.site.clone(),
             record: b.record.clone(),
-            customer_signature: b.customer_signature.clone(),
+            customer_signature: resolve_signature(state, &b.customer_signature)?,
         };
         let (se, fe) = unit::use_spare_on_site(&spare, &faulty, &cmd, ctx).map_err(refused)?;
         Ok(vec![

@@ -238,6 +238,6 @@ pub fn open_body(return_id: &str) -> Value {
         "product": {"model": "RD-40", "production_date": "2025-09-01", "warranty_end": "2027-09-01"},
         "form": {"fault_symptoms": "no output", "site": "line 3", "circumstances": "after a power cut",
                  "filled_by": "li.fr", "unverifiable_reason": null},
-        "customer_signature": null, "receiver_returned_at": "2026-03-02T07:30:00Z", "customer_due_date": null
+        "customer_signature": {"name": "Zhang San (customer)", "signed_at": "2026-03-02T08:00:00Z", "evidence": {"kind": "typed", "reason": "the customer signed the paper handover form"}}, "receiver_returned_at": "2026-03-02T07:30:00Z", "customer_due_date": null
     })
 }

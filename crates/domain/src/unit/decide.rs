@@ -275,12 +275,9 @@ fn require_text(text: &str, field: &'static str) -> Result<(), DomainError> {
     }
 }
 
-fn require_signature(sig: &Signature) -> Result<(), DomainError> {
-    if sig.name.trim().is_empty() {
-        Err(DomainError::CustomerSignatureRequired)
-    } else {
-        Ok(())
-    }
+/// Rules 2 and 12: the customer's signature, with evidence (`crate::signature`).
+fn require_signature(sig: &Signature, ctx: &Ctx) -> Result<(), DomainError> {
+    crate::signature::require(sig, ctx)
 }
 
 fn open_return_id(state: &UnitState) -> Result<String, DomainError> {
@@ -326,6 +323,16 @@ fn close(return_id: &str, outcome: ReturnOutcome, ctx: &Ctx) -> UnitEvent {
 }
 
 // ---- rule 1: opening a return ---------------------------------------------------------------
+
+/// Rule 2: the first handover, from the customer to the factory's person, is signed by the
+/// customer. Only a mailed unit leaves the customer without anyone to sign for it.
+fn require_pick_up_signature(c: &OpenReturn, ctx: &Ctx) -> Result<(), DomainError> {
+    match (&c.customer_signature, c.mode) {
+        (Some(sig), _) => require_signature(sig, ctx),
+        (None, ReturnMode::Mailed) => Ok(()),
+        (None, _) => Err(DomainError::CustomerSignatureRequired),
+    }
+}
 
 fn open_return(state: &UnitState, c: &OpenReturn, ctx: &Ctx) -> Decision {
     // Who opens depends on how the unit travels (seed 000 part 2 art. 8.1–8.3).
@@ -379,6 +386,7 @@ fn open_return(state: &UnitState, c: &OpenReturn, ctx: &Ctx) -> Decision {
             });
         }
     }
+    require_pick_up_signature(c, ctx)?;
 
     let mut events = Vec::new();
     if state.product.is_none() {
@@ -896,7 +904,7 @@ fn deliver(state: &UnitState, signature: &Signature, ctx: &Ctx) -> Decision {
             })
         }
     };
-    require_signature(signature)?;
+    require_signature(signature, ctx)?;
     Ok(vec![
         UnitEvent::ReturnedToCustomer {
             return_id: r.return_id.clone(),
@@ -1132,7 +1140,7 @@ pub fn use_spare_on_site(
     require_text(&c.customer.customer_id, "customer.customer_id")?;
     require_specific(&c.site, "site", None, ctx)?;
     require_specific(&c.record, "record", None, ctx)?;
-    require_signature(&c.customer_signature)?;
+    require_signature(&c.customer_signature, ctx)?;
     let retrieval_due = ctx.at + Duration::days(i64::from(ctx.policy.returns.spare_retrieval_days));
     Ok((
         vec![UnitEvent::SpareUsedOnSite {
@@ -1175,7 +1183,7 @@ pub fn exchange(
         .last()
         .map(|r| r.customer.clone())
         .ok_or(DomainError::ExchangeNotDue)?;
-    require_signature(&c.customer_signature)?;
+    require_signature(&c.customer_signature, ctx)?;
     let unavailable = |reason: &str| DomainError::ReplacementUnavailable {
         serial: c.replacement_serial.clone(),
         reason: reason.into(),

@@ -35,6 +35,10 @@ fn sig() -> Signature {
     Signature {
         name: "Customer Rep".into(),
         signed_at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+        evidence: SignatureEvidence::Captured {
+            sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            media_type: "image/png".into(),
+        },
     }
 }
 
@@ -67,7 +71,10 @@ fn open_cmd(return_id: &str, mode: ReturnMode, form: OffSiteInfo) -> UnitCommand
         customer: customer(),
         product: None,
         form,
-        customer_signature: None,
+        customer_signature: match mode {
+            ReturnMode::Mailed => None,
+            _ => Some(sig()),
+        },
         receiver_returned_at: (mode == ReturnMode::Carried).then(receiver_back),
         customer_due_date: None,
     })
@@ -373,6 +380,82 @@ fn it_should_accept_a_placeholder_when_the_form_says_why_it_could_not_be_verifie
     f.circumstances = "不详".into();
     f.unverifiable_reason = Some("operator on leave, site log lost in the power cut".into());
     w.ok(&fr(), open_cmd("R1", ReturnMode::Carried, f));
+}
+
+fn with_signature(cmd: UnitCommand, signature: Option<Signature>) -> UnitCommand {
+    match cmd {
+        UnitCommand::OpenReturn(o) => UnitCommand::OpenReturn(OpenReturn {
+            customer_signature: signature,
+            ..o
+        }),
+        other => other,
+    }
+}
+
+#[test]
+fn a_unit_picked_up_from_the_customer_needs_the_customers_signature() {
+    let mut w = World::new();
+    let unsigned = with_signature(open_cmd("R1", ReturnMode::Carried, form()), None);
+    assert_eq!(
+        w.err(&fr(), unsigned),
+        DomainError::CustomerSignatureRequired
+    );
+    let unsigned = with_signature(open_cmd("R1", ReturnMode::CustomerDirect, form()), None);
+    assert_eq!(
+        w.err(&after_sales(), unsigned),
+        DomainError::CustomerSignatureRequired
+    );
+    let events = w.ok(&fr(), open_cmd("R1", ReturnMode::Carried, form()));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        UnitEvent::ReturnOpened { customer_signature: Some(s), .. } if s.evidence.kind() == "captured"
+    )));
+}
+
+#[test]
+fn a_mailed_unit_needs_no_signature_at_pick_up() {
+    let mut w = World::new();
+    w.ok(
+        &ts(),
+        with_signature(open_cmd("R1", ReturnMode::Mailed, form()), None),
+    );
+}
+
+#[test]
+fn a_pick_up_signature_typed_by_staff_needs_a_specific_reason() {
+    let mut w = World::new();
+    let typed = |reason: &str| Signature {
+        evidence: SignatureEvidence::Typed {
+            reason: reason.into(),
+        },
+        ..sig()
+    };
+    let e = w.err(
+        &fr(),
+        with_signature(
+            open_cmd("R1", ReturnMode::Carried, form()),
+            Some(typed("n/a")),
+        ),
+    );
+    assert_eq!(e, DomainError::TypedSignatureReasonRequired);
+    let legacy = Signature {
+        evidence: SignatureEvidence::LegacyTyped,
+        ..sig()
+    };
+    let e = w.err(
+        &fr(),
+        with_signature(open_cmd("R1", ReturnMode::Carried, form()), Some(legacy)),
+    );
+    assert_eq!(e, DomainError::SignatureEvidenceRequired);
+    w.ok(
+        &fr(),
+        with_signature(
+            open_cmd("R1", ReturnMode::Carried, form()),
+            Some(typed(
+                "customer has no device; signed paper form No. 2026-031",
+            )),
+        ),
+    );
 }
 
 #[test]
@@ -1337,6 +1420,7 @@ fn a_repaired_unit_is_returned_with_the_customers_signature() {
     let unsigned = Signature {
         name: " ".into(),
         signed_at: w.now,
+        evidence: sig().evidence,
     };
     let e = w.err(
         &ts(),
@@ -1345,6 +1429,17 @@ fn a_repaired_unit_is_returned_with_the_customers_signature() {
         },
     );
     assert_eq!(e, DomainError::CustomerSignatureRequired);
+    let typed_without_reason = Signature {
+        evidence: SignatureEvidence::Typed { reason: " ".into() },
+        ..sig()
+    };
+    let e = w.err(
+        &ts(),
+        UnitCommand::DeliverToCustomer {
+            customer_signature: typed_without_reason,
+        },
+    );
+    assert_eq!(e, DomainError::TypedSignatureReasonRequired);
     w.ok(
         &ts(),
         UnitCommand::DeliverToCustomer {

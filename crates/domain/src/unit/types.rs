@@ -175,12 +175,95 @@ pub struct CustomerRef {
     pub name: String,
 }
 
-/// A signature by someone who has no account, typically the customer.
+/// A signature by someone who has no account, typically the customer (用户签字), and what proves
+/// it: a name alone is only as good as the staff member who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signature {
     pub name: String,
     pub signed_at: DateTime<Utc>,
+    /// Absent in events written before evidence existed: those read as `legacy_typed`.
+    #[serde(default)]
+    pub evidence: SignatureEvidence,
+}
+
+/// What proves a customer's signature, as recorded in the event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignatureEvidence {
+    /// A name typed by staff before evidence was recorded: no proof at all. Only old events.
+    #[default]
+    LegacyTyped,
+    /// A name typed by staff, with why nothing better was possible (e.g. a paper form's number).
+    Typed { reason: String },
+    /// Handwriting (an image or stroke record) captured by staff, stored content-addressed:
+    /// `GET /v1/signatures/{sha256}` gives the bytes back.
+    Captured { sha256: String, media_type: String },
+    /// Given by the customer with their own portal token: the customer person and the log
+    /// position of their act, besides the stored bytes.
+    Portal {
+        sha256: String,
+        media_type: String,
+        person_id: String,
+        position: u64,
+    },
+}
+
+impl SignatureEvidence {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SignatureEvidence::LegacyTyped => "legacy_typed",
+            SignatureEvidence::Typed { .. } => "typed",
+            SignatureEvidence::Captured { .. } => "captured",
+            SignatureEvidence::Portal { .. } => "portal",
+        }
+    }
+
+    /// The stored record's hash, for the evidence that has one.
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            SignatureEvidence::Captured { sha256, .. }
+            | SignatureEvidence::Portal { sha256, .. } => Some(sha256),
+            _ => None,
+        }
+    }
+}
+
+/// A customer's signature as a command gives it: the evidence is a reference that the adapter
+/// resolves against the stored signature records (`signature::resolve`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignatureInput {
+    pub name: String,
+    pub signed_at: DateTime<Utc>,
+    /// Required; optional in the schema only so that its absence is refused with
+    /// `signature-evidence-required` rather than a parse error.
+    #[serde(default)]
+    pub evidence: Option<EvidenceInput>,
+}
+
+/// The evidence a command refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EvidenceInput {
+    /// A record uploaded with `POST /v1/signatures`; recorded as `portal` evidence when the
+    /// customer uploaded it with their own token, else as `captured`.
+    Captured { sha256: String },
+    /// Only a name typed by staff: accepted with a specific reason, and marked typed everywhere.
+    Typed { reason: String },
+}
+
+/// A stored signature record as the adapter found it in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRecord {
+    pub sha256: String,
+    pub media_type: String,
+    /// Who uploaded it (a customer-role person makes it portal evidence).
+    pub by: PersonRef,
+    /// The log position of the upload.
+    pub position: u64,
 }
 
 /// The product facts needed for warranty and age rules, given the first time a unit is seen.

@@ -78,7 +78,13 @@ pub fn unit_history(serial: &str, policy: &Policy) -> Vec<(UnitEvent, Actor)> {
                 filled_by: "li.fr".into(),
                 unverifiable_reason: None,
             },
-            customer_signature: None,
+            customer_signature: Some(Signature {
+                name: "Zhang".into(),
+                signed_at: Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
+                evidence: SignatureEvidence::Typed {
+                    reason: "signed the paper handover form".into(),
+                },
+            }),
             // Rule 3: a carried return records when the receiver came back (before the run).
             receiver_returned_at: Some(Utc.with_ymd_and_hms(2026, 3, 2, 7, 30, 0).unwrap()),
             customer_due_date: None,
@@ -141,6 +147,9 @@ pub fn unit_history(serial: &str, policy: &Policy) -> Vec<(UnitEvent, Actor)> {
             customer_signature: Signature {
                 name: "Zhang".into(),
                 signed_at: Utc.with_ymd_and_hms(2026, 3, 3, 8, 0, 0).unwrap(),
+                evidence: SignatureEvidence::Typed {
+                    reason: "signed the paper delivery note".into(),
+                },
             },
         },
         &mut state,
