@@ -21,7 +21,7 @@ pub use security::*;
 
 /// The checkpoint name in the store. Bump the suffix when `ReadModel`'s shape changes, so an old
 /// checkpoint is ignored and the model rebuilt.
-pub const CHECKPOINT: &str = "read_model.v5";
+pub const CHECKPOINT: &str = "read_model.v6";
 
 /// How many events are folded per read from the log.
 const PAGE: usize = 1024;
