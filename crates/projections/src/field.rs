@@ -231,6 +231,9 @@ pub struct PenaltyView {
     pub waiver: Option<Waiver>,
 }
 
+/// Timers an approved exception ends: (these rules, or all; reason; approved by; at).
+type Cancels = (Option<&'static [TimerRule]>, String, String, DateTime<Utc>);
+
 fn key(subject: &str, rule: TimerRule) -> String {
     format!("{subject}|{}", rule.as_str())
 }
@@ -510,8 +513,7 @@ impl ReadModel {
         // Changes outside this request's view, made once its borrow ends.
         let mut departure: Option<(bool, String, DateTime<Utc>)> = None;
         let mut link: Option<String> = None;
-        // Timers an approved exception ends: (rules or all, reason, approved by, at).
-        let mut cancels: Option<(Option<&[TimerRule]>, String, String, DateTime<Utc>)> = None;
+        let mut cancels: Option<Cancels> = None;
         let escalated = v.escalated_to.is_some();
         match ev {
             ServiceRequestReceived { at, .. } => {
