@@ -276,4 +276,18 @@ fn an_escalation_cancels_the_visit_clocks_and_starts_no_revisit() {
     );
     // The contact clock is not a visit clock: it keeps running.
     assert!(log.model.timer_running("S", TimerRule::Contact));
+    // Leaving unfinished after the escalation owes no revisit: the unit is in the factory.
+    log.add(
+        "service-S",
+        ("zhou.ts", Role::TechnicalService),
+        at + Duration::hours(1),
+        ServiceEvent::LeftSite {
+            finished: false,
+            approved: true,
+            reason: "unit goes back to the factory".into(),
+            at: at + Duration::hours(1),
+        },
+    );
+    assert!(!log.model.timer_running("S", TimerRule::OnSiteRevisit));
+    assert!(!log.model.timers.contains_key("S.on_site_revisit.1"));
 }
