@@ -279,6 +279,11 @@ pub const COMMANDS: &[(&str, &[Role], &str)] = &[
         "§2",
     ),
     (
+        "/v1/service-requests/{request_id}/cancellation",
+        &[GeneralManager],
+        "§2: the general manager approves exceptions",
+    ),
+    (
         "/v1/service-requests/{request_id}/unclear-record-penalties",
         MANAGEMENT,
         "§2 penalties",

@@ -228,6 +228,16 @@ pub struct ClosureRequest {
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
+/// The customer withdraws the request; the general manager approves ending it undone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancellationRequest {
+    pub reason: String,
+    /// Who asked, as recorded: the customer's name and the channel.
+    pub requested_by: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
 /// Assess the penalty for a listed breach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -292,7 +302,7 @@ pub struct Tally {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimerQuery {
-    /// running, at_risk, paused, met or breached.
+    /// running, at_risk, paused, met, breached or cancelled (stopped by an approved exception).
     #[param(value_type = Option<repairledger_domain::sla::TimerState>)]
     pub state: Option<String>,
     pub rule: Option<TimerRule>,
@@ -343,6 +353,11 @@ pub struct ServiceListQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+    /// `id` (default) or `priority`: the service queue, by product category in §2's priority
+    /// order (own, own via agent, partner, competitor), then oldest received first. A cursor
+    /// is the last request id of the previous page.
+    #[param(pattern = "^(id|priority)$")]
+    pub sort: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, IntoParams)]

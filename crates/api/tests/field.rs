@@ -538,3 +538,78 @@ async fn quotes_follow_the_rate_tables_and_the_competitor_margin() {
         "{view}"
     );
 }
+
+#[actix_web::test]
+async fn the_service_queue_lists_open_requests_by_category_priority_then_oldest_first() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 3, 1, 0, 0).unwrap();
+    // Received in this order; the ids sort differently again.
+    for (n, (id, category)) in [
+        ("SR-A", "competitor"),
+        ("SR-B", "partner"),
+        ("SR-C", "own_via_agent"),
+        ("SR-D", "own"),
+        ("SR-E", "partner"),
+        ("SR-F", "own"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.set_time(t0 + Duration::minutes(10 * n as i64));
+        let mut body = receive(id, None);
+        body["category"] = json!(category);
+        let (s, r, _) = call(
+            &svc,
+            app.request(
+                Some("wang.as"),
+                "POST",
+                "/v1/service-requests",
+                Some(&body),
+                &[],
+            ),
+        )
+        .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["request_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let get = |path: &str| app.request(Some("audit"), "GET", path, None, &[]);
+    let (s, q, _) = call(&svc, get("/v1/service-requests?status=open&sort=priority")).await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        ids(&q),
+        ["SR-D", "SR-F", "SR-C", "SR-B", "SR-E", "SR-A"],
+        "own, own via agent, partner, competitor; oldest first within a category"
+    );
+    // Paged, the cursor continues the same order.
+    let (_, first, _) = call(&svc, get("/v1/service-requests?sort=priority&limit=4")).await;
+    assert_eq!(ids(&first), ["SR-D", "SR-F", "SR-C", "SR-B"]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let (_, rest, _) = call(
+        &svc,
+        get(&format!(
+            "/v1/service-requests?sort=priority&limit=4&cursor={cursor}"
+        )),
+    )
+    .await;
+    assert_eq!(ids(&rest), ["SR-E", "SR-A"]);
+    // The default order is still by id.
+    let (_, by_id, _) = call(&svc, get("/v1/service-requests")).await;
+    assert_eq!(
+        ids(&by_id),
+        ["SR-A", "SR-B", "SR-C", "SR-D", "SR-E", "SR-F"]
+    );
+    let (s, r, _) = call(&svc, get("/v1/service-requests?sort=urgency")).await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (400, Some("malformed-request")),
+        "{r}"
+    );
+}

@@ -247,6 +247,7 @@ scenario!(bypass_attempt);
 scenario!(non_custodian_handover);
 scenario!(field_service_drill);
 scenario!(field_service_on_time);
+scenario!(service_close_loophole);
 scenario!(return_deadlines);
 scenario!(complaint_grades);
 scenario!(qc_month);

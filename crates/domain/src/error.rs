@@ -155,6 +155,20 @@ pub enum DomainError {
     TeamStillAway,
     #[error("borrowed parts are not returned yet")]
     PartsOutstanding,
+    #[error("the service dept has not contacted the customer yet")]
+    CustomerNotContacted,
+    #[error("the consultation is not answered yet")]
+    ConsultationNotAnswered,
+    #[error("no solution is determined yet")]
+    SolutionMissing,
+    #[error("the solution calls for a visit and no engineer has gone on site: a request the customer withdraws is cancelled (general manager), not closed")]
+    OnSiteVisitMissing,
+    #[error("the engineers left the site with the work unfinished: the revisit is owed")]
+    WorkNotFinished,
+    #[error("QC has not re-inspected the returned parts yet")]
+    PartsNotReinspected,
+    #[error("the manager's satisfaction check and cost audit are not recorded yet")]
+    SatisfactionCheckMissing,
     #[error("the margin {margin_bp} bp is below the policy minimum {min_bp} bp")]
     MarginBelowMinimum { margin_bp: i64, min_bp: i64 },
     #[error("{breach_id} is not a breach (met, still running, or unknown)")]
@@ -329,6 +343,13 @@ impl DomainError {
             ReturnNotOpen { .. } => "return-not-open",
             TeamStillAway => "team-still-away",
             PartsOutstanding => "parts-outstanding",
+            CustomerNotContacted => "customer-not-contacted",
+            ConsultationNotAnswered => "consultation-not-answered",
+            SolutionMissing => "solution-missing",
+            OnSiteVisitMissing => "on-site-visit-missing",
+            WorkNotFinished => "work-not-finished",
+            PartsNotReinspected => "parts-not-reinspected",
+            SatisfactionCheckMissing => "satisfaction-check-missing",
             MarginBelowMinimum { .. } => "margin-below-minimum",
             NoBreach { .. } => "no-breach",
             PenaltyOutOfRange { .. } => "penalty-out-of-range",
@@ -459,7 +480,7 @@ impl DomainError {
             CustomerFeedbackMissing => {
                 "domain.md §2 (seed 000 part 3 art. 7.2.6): the customer signs before the engineers leave"
             }
-            PartsNotAccountedFor { .. } | PartsOutstanding => {
+            PartsNotAccountedFor { .. } | PartsOutstanding | PartsNotReinspected => {
                 "domain.md §2 (seed 000 part 3 art. 7.2.7): borrowed parts returned and re-inspected"
             }
             TripReportMissing => "domain.md §2 (seed 000 part 3 art. 7.2.7): trip report, then the manager's check",
@@ -467,7 +488,10 @@ impl DomainError {
                 "domain.md §2: a clock may be paused with a recorded reason"
             }
             ReturnNotOpen { .. } => "domain.md §2: a request not fixable on site becomes a return for repair",
-            TeamStillAway => "domain.md §2: closing a service request",
+            TeamStillAway | CustomerNotContacted | ConsultationNotAnswered | SolutionMissing
+            | OnSiteVisitMissing | WorkNotFinished | SatisfactionCheckMissing => {
+                "domain.md §2 (seed 000 part 3 art. 7.2): closing a service request owes its duties; a withdrawn request is cancelled by the general manager"
+            }
             NoBreach { .. } | PenaltyOutOfRange { .. } | PenaltyAmountFixed { .. }
             | PenaltyAlreadyAssessed { .. } | PenaltyAlreadyWaived { .. } | PenaltyNotFound { .. } => {
                 "domain.md §1 rule 17 and §2: penalties within the policy's scale; the general manager may waive"
@@ -571,6 +595,13 @@ pub const CODES: &[&str] = &[
     "return-not-open",
     "team-still-away",
     "parts-outstanding",
+    "customer-not-contacted",
+    "consultation-not-answered",
+    "solution-missing",
+    "on-site-visit-missing",
+    "work-not-finished",
+    "parts-not-reinspected",
+    "satisfaction-check-missing",
     "margin-below-minimum",
     "no-breach",
     "penalty-out-of-range",

@@ -243,6 +243,15 @@ pub enum ServiceEvent {
         outcome: String,
         at: DateTime<Utc>,
     },
+    /// The customer withdrew the request and the general manager approved ending it undone:
+    /// the exception to the closing duties. Its running clocks show as cancelled, never met.
+    ServiceRequestCancelled {
+        reason: String,
+        /// Who asked, as recorded (the customer's name and the channel).
+        requested_by: String,
+        approved_by: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl ServiceEvent {
@@ -276,6 +285,7 @@ impl ServiceEvent {
             ClockResumed { .. } => "ClockResumed",
             EscalatedToReturn { .. } => "EscalatedToReturn",
             ServiceRequestClosed { .. } => "ServiceRequestClosed",
+            ServiceRequestCancelled { .. } => "ServiceRequestCancelled",
         }
     }
 }
@@ -330,7 +340,11 @@ pub struct ServiceState {
     pub satisfaction_confirmed: bool,
     pub paused: BTreeSet<TimerRule>,
     pub escalated_to: Option<(String, String)>,
+    /// Closed or cancelled: nothing more is recorded.
     pub closed: bool,
+    /// Ended by an approved cancellation rather than closed with its duties done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
 }
 
 impl ServiceState {
@@ -365,6 +379,7 @@ impl ServiceState {
             paused: BTreeSet::new(),
             escalated_to: None,
             closed: false,
+            cancelled: false,
         }
     }
 
@@ -452,6 +467,10 @@ impl ServiceState {
                 serial, return_id, ..
             } => self.escalated_to = Some((serial.clone(), return_id.clone())),
             ServiceRequestClosed { .. } => self.closed = true,
+            ServiceRequestCancelled { .. } => {
+                self.closed = true;
+                self.cancelled = true;
+            }
         }
         self
     }
@@ -567,6 +586,11 @@ pub enum ServiceCommand {
     },
     Close {
         outcome: String,
+    },
+    /// The customer withdraws the request; only the general manager approves ending it undone.
+    Cancel {
+        reason: String,
+        requested_by: String,
     },
 }
 
@@ -1149,19 +1173,94 @@ pub fn decide(s: &ServiceState, c: &ServiceCommand, ctx: &Ctx) -> Decision {
         }
         C::Close { outcome } => {
             role_in(ctx, &[Role::AfterSales], "close a service request")?;
-            if matches!(s.trip, Trip::Travelling | Trip::OnSite) {
-                return Err(DomainError::TeamStillAway);
-            }
-            if !s.borrowed.is_empty() && !s.parts_returned {
-                return Err(DomainError::PartsOutstanding);
-            }
+            closing_duties(s)?;
             specific(ctx, "outcome", outcome)?;
             Ok(vec![E::ServiceRequestClosed {
                 outcome: outcome.clone(),
                 at,
             }])
         }
+        C::Cancel {
+            reason,
+            requested_by,
+        } => {
+            // domain.md: the general manager approves exceptions (§2: "the general manager may
+            // approve exceptions"); ending a request with its duties undone is one.
+            role_in(
+                ctx,
+                &[Role::GeneralManager],
+                "approve cancelling a service request",
+            )?;
+            trip_duties(s)?;
+            specific(ctx, "reason", reason)?;
+            specific(ctx, "requested_by", requested_by)?;
+            Ok(vec![E::ServiceRequestCancelled {
+                reason: reason.clone(),
+                requested_by: requested_by.clone(),
+                approved_by: me,
+                at,
+            }])
+        }
     }
+}
+
+/// What a close owes, by kind (§2, seed 000 part 3 art. 7.2): the customer contacted; a
+/// consultation answered, or a solution determined; a visit the solution calls for made and its
+/// work finished (an unfinished visit owes the revisit); then the trip's duties. A request
+/// escalated to a return for repair continues in the factory: it owes no visit or finished
+/// work, but a trip that did happen still owes its duties.
+fn closing_duties(s: &ServiceState) -> Result<(), DomainError> {
+    if !s.contacted {
+        return Err(DomainError::CustomerNotContacted);
+    }
+    if s.kind == Some(RequestKind::Consultation) {
+        if !s.answered {
+            return Err(DomainError::ConsultationNotAnswered);
+        }
+    } else if s.on_site_planned.is_none() {
+        return Err(DomainError::SolutionMissing);
+    }
+    let escalated = s.escalated_to.is_some();
+    if !escalated {
+        if s.on_site_planned == Some(true) && s.trip == Trip::NotStarted {
+            return Err(DomainError::OnSiteVisitMissing);
+        }
+        let unfinished = match s.trip {
+            Trip::LeftUnfinished => true,
+            Trip::Back => !s.work_finished,
+            _ => false,
+        };
+        if unfinished {
+            return Err(DomainError::WorkNotFinished);
+        }
+    }
+    trip_duties(s)
+}
+
+/// What a trip owes before its request may end, closed or cancelled (§2: back at the factory,
+/// trip report, borrowed parts returned and re-inspected by QC, the manager's satisfaction check
+/// and cost audit). No trip, no duties.
+fn trip_duties(s: &ServiceState) -> Result<(), DomainError> {
+    match s.trip {
+        Trip::NotStarted => return Ok(()),
+        Trip::Back => {}
+        Trip::Travelling | Trip::OnSite | Trip::LeftUnfinished | Trip::LeftFinished => {
+            return Err(DomainError::TeamStillAway)
+        }
+    }
+    if !s.borrowed.is_empty() && !s.parts_returned {
+        return Err(DomainError::PartsOutstanding);
+    }
+    if !s.borrowed.is_empty() && !s.parts_reinspected {
+        return Err(DomainError::PartsNotReinspected);
+    }
+    if !s.trip_report_filed {
+        return Err(DomainError::TripReportMissing);
+    }
+    if !s.satisfaction_confirmed {
+        return Err(DomainError::SatisfactionCheckMissing);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -56,6 +56,11 @@ impl Given {
         self.try_do(who, c).expect_err("should be refused").code()
     }
 
+    /// The exact refusal.
+    fn refusal(&self, who: &Actor, c: ServiceCommand) -> DomainError {
+        self.try_do(who, c).expect_err("should be refused")
+    }
+
     fn received(category: ProductCategory, kind: RequestKind) -> Given {
         Given::new().did(
             &receptionist(),
@@ -137,6 +142,106 @@ impl Given {
                 },
             },
         )
+    }
+}
+
+/// Closing duties, one step each (§2, seed 000 part 3 art. 7.2).
+impl Given {
+    fn contacted(self) -> Given {
+        self.did(
+            &service(),
+            ServiceCommand::Contact {
+                note: "called the customer: engineers are planned".into(),
+            },
+        )
+    }
+
+    fn left(self, finished: bool) -> Given {
+        let g = if finished {
+            self.feedback().did(
+                &service(),
+                ServiceCommand::ApproveSiteDeparture { finished: true },
+            )
+        } else {
+            self
+        };
+        g.did(
+            &lead(),
+            ServiceCommand::LeaveSite {
+                finished,
+                reason: if finished {
+                    "fitted and tested".into()
+                } else {
+                    "dispute over the groove".into()
+                },
+            },
+        )
+    }
+
+    fn back(self) -> Given {
+        self.did(&lead(), ServiceCommand::ReturnToFactory)
+    }
+
+    fn parts_back(self, n: u32) -> Given {
+        self.did(
+            &lead(),
+            ServiceCommand::ReturnParts {
+                parts: vec![ReturnedPart {
+                    part_no: "CYL-100".into(),
+                    used: 1,
+                    unused: n - 1,
+                    damaged: 0,
+                }],
+            },
+        )
+    }
+
+    fn reinspected(self) -> Given {
+        self.did(
+            &p("qian.qc", Role::Qc),
+            ServiceCommand::ReinspectParts {
+                findings: "unused cylinder sealed, fit for stock".into(),
+            },
+        )
+    }
+
+    fn reported(self) -> Given {
+        self.did(
+            &lead(),
+            ServiceCommand::FileTripReport {
+                report: "replaced cylinder, 1 day on site".into(),
+                expenses_minor: 90_000,
+            },
+        )
+    }
+
+    fn checked(self) -> Given {
+        self.did(&service(), check())
+    }
+}
+
+fn check() -> ServiceCommand {
+    ServiceCommand::ConfirmSatisfaction {
+        satisfaction: Satisfaction::Satisfied,
+        note: "called Mr Liu, running fine".into(),
+        cost_audit: CostAudit {
+            claimed_minor: 90_000,
+            approved_minor: 85_000,
+            notes: "one taxi without receipt".into(),
+        },
+    }
+}
+
+fn close() -> ServiceCommand {
+    ServiceCommand::Close {
+        outcome: "fixed on site".into(),
+    }
+}
+
+fn cancel() -> ServiceCommand {
+    ServiceCommand::Cancel {
+        reason: "the customer replaced the machine and no longer wants the visit".into(),
+        requested_by: "Mr Liu, equipment manager, by phone".into(),
     }
 }
 
@@ -495,15 +600,6 @@ fn borrowed_parts_come_back_accounted_for_and_qc_reinspects_them() {
                 reason: "fitted and tested".into(),
             },
         );
-    assert_eq!(
-        g.refused(
-            &service(),
-            ServiceCommand::Close {
-                outcome: "fixed on site".into()
-            }
-        ),
-        "parts-outstanding"
-    );
     let g = g.did(&lead(), ServiceCommand::ReturnToFactory);
     let short = vec![ReturnedPart {
         part_no: "CYL-100".into(),
@@ -573,14 +669,6 @@ fn the_manager_checks_satisfaction_only_after_the_trip_report() {
     );
     let g = g.did(&service(), check);
     assert!(g.state.satisfaction_confirmed);
-    assert!(g
-        .try_do(
-            &service(),
-            ServiceCommand::Close {
-                outcome: "fixed on site".into()
-            }
-        )
-        .is_ok());
 }
 
 #[test]
@@ -634,6 +722,7 @@ fn a_closed_request_refuses_everything_and_an_unknown_one_is_not_found() {
         "service-request-not-found"
     );
     let g = Given::relayed(ProductCategory::Own, RequestKind::Consultation)
+        .contacted()
         .did(
             &service(),
             ServiceCommand::AnswerConsultation {
@@ -750,4 +839,193 @@ fn the_customers_feedback_is_signed_with_evidence_and_a_typed_name_only_with_a_r
         &events[..],
         [ServiceEvent::CustomerFeedbackSigned { signature, .. }] if signature.evidence.kind() == "portal"
     ));
+}
+
+fn repair_on_site() -> Given {
+    Given::relayed(ProductCategory::Own, RequestKind::Repair)
+        .contacted()
+        .warranty(true)
+        .on_site()
+}
+
+#[test]
+fn a_consultation_is_closed_once_the_customer_was_contacted_and_it_was_answered() {
+    let g = Given::relayed(ProductCategory::Own, RequestKind::Consultation);
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::CustomerNotContacted
+    );
+    let g = g.contacted();
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::ConsultationNotAnswered
+    );
+    let g = g.did(
+        &service(),
+        ServiceCommand::AnswerConsultation {
+            answer: "reset with F3 held".into(),
+        },
+    );
+    assert!(matches!(
+        g.try_do(&service(), close()).as_deref(),
+        Ok([ServiceEvent::ServiceRequestClosed { .. }])
+    ));
+}
+
+#[test]
+fn a_repair_without_a_solution_is_not_closed_and_one_solved_without_a_visit_owes_no_trip() {
+    let g = Given::relayed(ProductCategory::Own, RequestKind::Repair)
+        .contacted()
+        .warranty(true);
+    assert_eq!(g.refusal(&service(), close()), DomainError::SolutionMissing);
+    let g = g.did(
+        &service(),
+        ServiceCommand::DetermineSolution {
+            solution: "customer resets the controller by phone guidance".into(),
+            on_site: false,
+        },
+    );
+    assert!(g.try_do(&service(), close()).is_ok());
+}
+
+#[test]
+fn a_request_whose_solution_needs_a_visit_is_not_closed_before_departure_or_while_travelling() {
+    let g = repair_on_site();
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::OnSiteVisitMissing
+    );
+    let g = g.departed(vec![]);
+    assert_eq!(g.refusal(&service(), close()), DomainError::TeamStillAway);
+    let g = g.arrived();
+    assert_eq!(g.refusal(&service(), close()), DomainError::TeamStillAway);
+}
+
+#[test]
+fn closing_after_an_unfinished_visit_is_refused_until_a_revisit_finishes_the_work() {
+    let g = repair_on_site().departed(vec![]).arrived().left(false);
+    assert_eq!(g.refusal(&service(), close()), DomainError::WorkNotFinished);
+    // Back at the factory with the work still unfinished: the revisit is still owed.
+    let g = g.back().reported().checked();
+    assert_eq!(g.refusal(&service(), close()), DomainError::WorkNotFinished);
+    let g = g
+        .departed(vec![])
+        .arrived()
+        .left(true)
+        .back()
+        .reported()
+        .checked();
+    assert!(g.try_do(&service(), close()).is_ok());
+}
+
+#[test]
+fn a_trip_owes_its_return_parts_reinspection_report_and_satisfaction_check_before_close() {
+    let g = repair_on_site().departed(cylinder(2)).arrived().left(true);
+    assert_eq!(g.refusal(&service(), close()), DomainError::TeamStillAway);
+    let g = g.back();
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::PartsOutstanding
+    );
+    let g = g.parts_back(2);
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::PartsNotReinspected
+    );
+    let g = g.reinspected();
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::TripReportMissing
+    );
+    let g = g.reported();
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::SatisfactionCheckMissing
+    );
+    let g = g.checked();
+    assert_eq!(
+        g.refusal(&lead(), close()),
+        DomainError::RoleNotPermitted {
+            role: Role::TechnicalService,
+            action: "close a service request"
+        }
+    );
+    let g = g.did(&service(), close());
+    assert!(g.state.closed && !g.state.cancelled);
+}
+
+#[test]
+fn an_escalated_request_owes_no_finished_visit_but_still_owes_its_trip_duties() {
+    let escalate = ServiceCommand::Escalate {
+        serial: "ZT1100068".into(),
+        return_id: "R-7".into(),
+        open_return: Some("R-7".into()),
+    };
+    // Not fixable on site: the engineers left unfinished and the unit came back for repair.
+    let g = repair_on_site()
+        .departed(cylinder(1))
+        .arrived()
+        .left(false)
+        .did(&service(), escalate.clone());
+    assert_eq!(g.refusal(&service(), close()), DomainError::TeamStillAway);
+    let g = g.back();
+    assert_eq!(
+        g.refusal(&service(), close()),
+        DomainError::PartsOutstanding
+    );
+    let g = g.parts_back(1).reinspected().reported().checked();
+    assert!(g.try_do(&service(), close()).is_ok());
+    // Escalated before anyone went: no visit is owed, so no trip duties either.
+    let g = repair_on_site().did(&service(), escalate);
+    assert!(g.try_do(&service(), close()).is_ok());
+}
+
+#[test]
+fn only_the_general_manager_cancels_a_request_with_the_reason_and_who_asked() {
+    let g = repair_on_site();
+    assert_eq!(
+        g.refusal(&service(), cancel()),
+        DomainError::RoleNotPermitted {
+            role: Role::AfterSales,
+            action: "approve cancelling a service request"
+        }
+    );
+    assert_eq!(
+        g.refusal(
+            &gm(),
+            ServiceCommand::Cancel {
+                reason: "n/a".into(),
+                requested_by: "Mr Liu by phone".into(),
+            }
+        ),
+        DomainError::PlaceholderDescription { field: "reason" }
+    );
+    let events = g.try_do(&gm(), cancel()).expect("cancelled");
+    assert_eq!(
+        events,
+        vec![ServiceEvent::ServiceRequestCancelled {
+            reason: "the customer replaced the machine and no longer wants the visit".into(),
+            requested_by: "Mr Liu, equipment manager, by phone".into(),
+            approved_by: "chen.gm".into(),
+            at: g.at,
+        }]
+    );
+    let g = g.did(&gm(), cancel());
+    assert!(g.state.closed && g.state.cancelled);
+    assert_eq!(g.refused(&service(), close()), "step-out-of-order");
+}
+
+#[test]
+fn a_request_is_not_cancelled_while_engineers_are_away_or_parts_are_outstanding() {
+    let g = repair_on_site().departed(cylinder(2));
+    assert_eq!(g.refusal(&gm(), cancel()), DomainError::TeamStillAway);
+    let g = g.arrived().left(false);
+    assert_eq!(g.refusal(&gm(), cancel()), DomainError::TeamStillAway);
+    let g = g.back();
+    assert_eq!(g.refusal(&gm(), cancel()), DomainError::PartsOutstanding);
+    let g = g.parts_back(2);
+    assert_eq!(g.refusal(&gm(), cancel()), DomainError::PartsNotReinspected);
+    // After an unfinished visit the customer may withdraw: the revisit is not owed then.
+    let g = g.reinspected().reported().checked();
+    assert!(g.try_do(&gm(), cancel()).is_ok());
 }

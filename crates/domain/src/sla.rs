@@ -217,6 +217,9 @@ pub enum TimerState {
     Met,
     /// The deadline passed (stopped late, or still running past it).
     Breached,
+    /// Stopped in time by an approved exception (a cancelled request), not by the duty being
+    /// done: shown with its reason, counted apart from met.
+    Cancelled,
 }
 
 impl TimerState {
@@ -227,6 +230,7 @@ impl TimerState {
             TimerState::Paused => "paused",
             TimerState::Met => "met",
             TimerState::Breached => "breached",
+            TimerState::Cancelled => "cancelled",
         }
     }
 }
@@ -319,6 +323,34 @@ pub fn evaluate(
     }
 }
 
+/// Judges a timer an approved exception stopped at `cancelled_at` (not the duty done): in time it
+/// is `Cancelled`, never `Met`; a deadline that passed before the cancellation stays `Breached`,
+/// as a pause after the deadline does not undo a breach.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_cancelled(
+    budget: Budget,
+    start: DateTime<Utc>,
+    pauses: &[Pause],
+    cancelled_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    cal: &Calendar,
+    at_risk_percent: u32,
+) -> Evaluation {
+    let mut e = evaluate(
+        budget,
+        start,
+        pauses,
+        Some(cancelled_at),
+        now,
+        cal,
+        at_risk_percent,
+    );
+    if e.state == TimerState::Met {
+        e.state = TimerState::Cancelled;
+    }
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +410,36 @@ mod tests {
         assert_eq!(e.deadline, Some(local(3, 9, 17, 30)));
         assert_eq!(e.state, TimerState::Breached);
         assert_eq!(e.days_late, 2);
+    }
+
+    #[test]
+    fn a_timer_cancelled_in_time_is_cancelled_not_met_and_one_cancelled_late_stays_breached() {
+        let p = Policy::default_policy();
+        let judge = |cancelled_at, now| {
+            evaluate_cancelled(
+                Budget::Hours(24),
+                local(3, 3, 9, 0),
+                &[],
+                cancelled_at,
+                now,
+                &p.calendar(),
+                p.service.at_risk_percent,
+            )
+            .state
+        };
+        assert_eq!(
+            judge(local(3, 3, 15, 0), local(3, 9, 0, 0)),
+            TimerState::Cancelled
+        );
+        assert_eq!(
+            judge(local(3, 5, 9, 0), local(3, 9, 0, 0)),
+            TimerState::Breached
+        );
+        // Before the cancellation happened, it was simply running.
+        assert_eq!(
+            judge(local(3, 3, 15, 0), local(3, 3, 10, 0)),
+            TimerState::Running
+        );
     }
 
     #[test]

@@ -46,6 +46,29 @@ pub struct TimerView {
     pub stop_position: Option<u64>,
     /// The penalty assessed for its breach, if any.
     pub penalty_id: Option<String>,
+    /// Set when an approved exception stopped the timer (a cancelled or escalated request),
+    /// not the duty done: it is judged `cancelled` with this reason, never `met`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<TimerCancellation>,
+}
+
+/// Why a timer stopped without its duty done, and who approved it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TimerCancellation {
+    pub reason: String,
+    pub approved_by: String,
+    pub at: DateTime<Utc>,
+    pub position: u64,
+}
+
+/// A request the customer withdrew, cancelled with the general manager's approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CancellationRecord {
+    pub reason: String,
+    /// Who asked, as recorded (the customer's name and the channel).
+    pub requested_by: String,
+    pub approved_by: String,
+    pub at: DateTime<Utc>,
 }
 
 /// Engineers who left a site without the service dept's approval (7.2.6): a breach by itself.
@@ -168,6 +191,8 @@ pub struct ServiceRequestView {
     pub satisfaction: Option<SatisfactionRecord>,
     pub escalated_to: Option<EscalationLink>,
     pub closed: Option<Entry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<CancellationRecord>,
     /// Where the request stands, as its decisions see it.
     pub state: ServiceState,
 }
@@ -205,6 +230,9 @@ pub struct PenaltyView {
     pub position: u64,
     pub waiver: Option<Waiver>,
 }
+
+/// Timers an approved exception ends: (these rules, or all; reason; approved by; at).
+type Cancels = (Option<&'static [TimerRule]>, String, String, DateTime<Utc>);
 
 fn key(subject: &str, rule: TimerRule) -> String {
     format!("{subject}|{}", rule.as_str())
@@ -249,8 +277,43 @@ impl ReadModel {
                 stopped_at: None,
                 stop_position: None,
                 penalty_id: None,
+                cancellation: None,
             },
         );
+    }
+
+    /// Stops the subject's running timers of `rules` (all of them when `None`) as cancelled with
+    /// the reason: an approved exception ended them, not the duty done.
+    fn cancel_timers(
+        &mut self,
+        subject: &str,
+        rules: Option<&[TimerRule]>,
+        reason: &str,
+        approved_by: &str,
+        at: DateTime<Utc>,
+        e: &RecordedEvent,
+    ) {
+        let running: Vec<TimerRule> = self
+            .open_timers
+            .values()
+            .filter_map(|id| self.timers.get(id))
+            .filter(|t| t.subject == subject && rules.is_none_or(|r| r.contains(&t.rule)))
+            .map(|t| t.rule)
+            .collect();
+        for rule in running {
+            let Some(id) = self.open_timers.get(&key(subject, rule)).cloned() else {
+                continue;
+            };
+            self.stop_timer(subject, rule, at, e);
+            if let Some(t) = self.timers.get_mut(&id) {
+                t.cancellation = Some(TimerCancellation {
+                    reason: reason.to_string(),
+                    approved_by: approved_by.to_string(),
+                    at,
+                    position: e.position,
+                });
+            }
+        }
     }
 
     pub(crate) fn stop_timer(
@@ -461,6 +524,7 @@ impl ReadModel {
                     satisfaction: None,
                     escalated_to: None,
                     closed: None,
+                    cancelled: None,
                     state: ServiceState::new(id),
                 },
             );
@@ -492,6 +556,8 @@ impl ReadModel {
         // Changes outside this request's view, made once its borrow ends.
         let mut departure: Option<(bool, String, DateTime<Utc>)> = None;
         let mut link: Option<String> = None;
+        let mut cancels: Option<Cancels> = None;
+        let escalated = v.escalated_to.is_some();
         match ev {
             ServiceRequestReceived { at, .. } => {
                 starts.push((
@@ -683,7 +749,8 @@ impl ReadModel {
                     visit.approved = Some(*approved);
                     visit.leave_reason = Some(reason.clone());
                 }
-                if !*finished {
+                // Once escalated, the unit is repaired in the factory: no revisit is owed.
+                if !*finished && !escalated {
                     starts.push((
                         TimerRule::OnSiteRevisit,
                         actor.clone(),
@@ -779,22 +846,37 @@ impl ReadModel {
                     at: *at,
                 });
                 link = Some(serial.clone());
+                // The unit continues in the return for repair (§1): the visit clocks end there,
+                // shown as cancelled with the reason, never met; a trip's own duties stay.
+                cancels = Some((
+                    Some(&[
+                        TimerRule::Departure,
+                        TimerRule::OnSiteArrival,
+                        TimerRule::OnSiteRevisit,
+                    ]),
+                    format!("escalated to return {return_id} of unit {serial}"),
+                    by.clone(),
+                    *at,
+                ));
             }
             ServiceRequestClosed { outcome, at } => {
+                // Closing stops no clock: its duties' own facts stopped them (the domain
+                // refuses a close that owes any). One still running keeps running.
                 v.closed = Some(entry(outcome, at));
-                // A closed request owes nothing more of the customer-facing deadlines.
-                for rule in [
-                    TimerRule::Relay,
-                    TimerRule::Contact,
-                    TimerRule::ConsultationAnswer,
-                    TimerRule::Solution,
-                    TimerRule::OnSiteArrival,
-                    TimerRule::EngineeringReply,
-                    TimerRule::Departure,
-                    TimerRule::OnSiteRevisit,
-                ] {
-                    stops.push((rule, *at));
-                }
+            }
+            ServiceRequestCancelled {
+                reason,
+                requested_by,
+                approved_by,
+                at,
+            } => {
+                v.cancelled = Some(CancellationRecord {
+                    reason: reason.clone(),
+                    requested_by: requested_by.clone(),
+                    approved_by: approved_by.clone(),
+                    at: *at,
+                });
+                cancels = Some((None, reason.clone(), approved_by.clone(), *at));
             }
         }
         match ev {
@@ -855,6 +937,9 @@ impl ReadModel {
         }
         for (rule, at) in stops {
             self.stop_timer(id, rule, at, e);
+        }
+        if let Some((rules, reason, approved_by, at)) = cancels {
+            self.cancel_timers(id, rules, &reason, &approved_by, at, e);
         }
         for (rule, who, at, params) in starts {
             self.start_timer(

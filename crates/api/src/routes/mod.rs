@@ -148,6 +148,7 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         .service(service::resume_clock)
         .service(service::escalate)
         .service(service::close)
+        .service(service::cancel)
         .service(sla::assess_breach)
         .service(sla::assess_unclear_record)
         .service(sla::waive)

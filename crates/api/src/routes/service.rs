@@ -3,7 +3,7 @@
 use actix_web::web::{Data, Path, Query};
 use actix_web::{get, post, HttpRequest, HttpResponse};
 use repairledger_domain::fees::QuoteInput;
-use repairledger_domain::service::{ServiceCommand, ServiceEvent, ServiceState};
+use repairledger_domain::service::{ProductCategory, ServiceCommand, ServiceEvent, ServiceState};
 use repairledger_domain::streams;
 use repairledger_domain::unit::PersonRef;
 use repairledger_projections::ServiceRequestView;
@@ -282,7 +282,17 @@ service_step!(
     |state, b| ServiceCommand::Close { outcome: b.outcome.clone() }
 );
 
-/// List service requests by id, optionally open or closed, or for one unit.
+service_step!(
+    /// Cancel the request the customer withdrew (general manager), with the reason and who asked.
+    /// Refused while engineers are away or a trip owes its duties; the clocks it stops show as
+    /// cancelled with the reason, never met.
+    cancel, "/service-requests/{request_id}/cancellation", CancellationRequest, "cancelServiceRequest",
+    "Cancelled",
+    |state, b| ServiceCommand::Cancel { reason: b.reason.clone(), requested_by: b.requested_by.clone() }
+);
+
+/// List service requests by id (or as the service queue, `sort=priority`), optionally open or
+/// closed, or for one unit.
 #[utoipa::path(get, path = "/v1/service-requests", tag = "field service", operation_id = "listServiceRequests",
     params(ServiceListQuery),
     responses((status = 200, description = "A page of requests", body = Page<ServiceRequestView>)))]
@@ -303,24 +313,43 @@ pub async fn list(
             )))
         }
     };
+    let by_priority = match q.sort.as_deref() {
+        None | Some("id") => false,
+        Some("priority") => true,
+        Some(other) => {
+            return Err(ApiError::MalformedRequest(format!(
+                "sort is id or priority, got {other:?}"
+            )))
+        }
+    };
     let at = At::new(q.min_position, q.as_of, q.as_of_position);
     let page = view(&state, at, |m| {
-        let mut items: Vec<ServiceRequestView> = m
+        let selected = m
             .services
-            .range::<String, _>((
-                q.cursor
-                    .clone()
-                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-                std::ops::Bound::Unbounded,
-            ))
-            .map(|(_, v)| v)
+            .values()
             .filter(|v| closed.is_none_or(|c| v.state.closed == c))
             .filter(|v| {
                 q.serial.as_deref().is_none_or(|s| {
                     v.serial.as_deref() == Some(s)
                         || v.escalated_to.as_ref().is_some_and(|e| e.serial == s)
                 })
-            })
+            });
+        let mut ordered: Vec<&ServiceRequestView> = selected.collect();
+        if by_priority {
+            ordered.sort_by(|a, b| priority_key(a).cmp(&priority_key(b)));
+        }
+        // The cursor is the last id of the previous page, in this order.
+        let skip = match &q.cursor {
+            Some(c) if by_priority => ordered
+                .iter()
+                .position(|v| &v.request_id == c)
+                .map_or(ordered.len(), |i| i + 1),
+            Some(c) => ordered.partition_point(|v| &v.request_id <= c),
+            None => 0,
+        };
+        let mut items: Vec<ServiceRequestView> = ordered
+            .into_iter()
+            .skip(skip)
             .take(limit + 1)
             .cloned()
             .collect();
@@ -333,6 +362,14 @@ pub async fn list(
         Page { items, next_cursor }
     })?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// The service queue's order (domain.md §2): product category in priority order, then the oldest
+/// request first, then the id.
+pub fn priority_key(
+    v: &ServiceRequestView,
+) -> (ProductCategory, chrono::DateTime<chrono::Utc>, &str) {
+    (v.category, v.received_at, v.request_id.as_str())
 }
 
 /// One service request with its paper trail.

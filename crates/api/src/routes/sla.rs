@@ -61,15 +61,22 @@ pub fn judge(state: &AppState, m: &ReadModel, t: &TimerView, at: DateTime<Utc>) 
     );
     let (policy, calendar) = (&p.0, &p.1);
     let budget = sla::budget_for(t.rule, t.started_at, &t.params, policy);
-    let evaluation = sla::evaluate(
-        budget,
-        t.started_at,
-        &t.pauses,
-        t.stopped_at,
-        at,
-        calendar,
-        policy.service.at_risk_percent,
-    );
+    let risk = policy.service.at_risk_percent;
+    // A clock an approved exception stopped is judged cancelled, never met.
+    let evaluation = match (&t.cancellation, t.stopped_at) {
+        (Some(_), Some(stop)) => {
+            sla::evaluate_cancelled(budget, t.started_at, &t.pauses, stop, at, calendar, risk)
+        }
+        _ => sla::evaluate(
+            budget,
+            t.started_at,
+            &t.pauses,
+            t.stopped_at,
+            at,
+            calendar,
+            risk,
+        ),
+    };
     TimerStatus {
         timer: t.clone(),
         department: t.responsible.role,
@@ -86,12 +93,13 @@ fn parse_state(s: &str) -> Result<TimerState, ApiError> {
         TimerState::Paused,
         TimerState::Met,
         TimerState::Breached,
+        TimerState::Cancelled,
     ]
     .into_iter()
     .find(|t| t.as_str() == s)
     .ok_or_else(|| {
         ApiError::MalformedRequest(format!(
-            "state is running, at_risk, paused, met or breached; got {s:?}"
+            "state is running, at_risk, paused, met, breached or cancelled; got {s:?}"
         ))
     })
 }
