@@ -21,7 +21,7 @@ struct Table {
 struct Section {
     id: String,
     title: String,
-    /// Sections every rule of which must name its code, an accepting test and a refusal test.
+    /// Sections every rule of which must be done: its code, an accepting test, a refusal test.
     required: bool,
 }
 
@@ -176,10 +176,11 @@ fn every_rule_names_its_code_and_its_tests_and_the_page_is_current() {
                 problems.push(format!("rule {}: {p}", r.id));
             }
         }
-        if s.required && (r.refused.is_empty() || r.accepted.is_empty() || r.enforced.is_empty()) {
+        if s.required && status(r) != "done" {
             problems.push(format!(
-                "rule {} ({}) needs the code that enforces it, an accepting test and a refusal test",
-                r.id, r.title
+                "rule {} ({}) is not done: it needs the code that enforces it, an accepting test \
+                 and a refusal test, and no gap ({})",
+                r.id, r.title, r.gap
             ));
         }
     }
