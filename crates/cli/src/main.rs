@@ -769,11 +769,14 @@ fn run(cli: Cli) -> Result<i32, String> {
             let data = data.unwrap_or(s.data.clone());
             let report = repairledger_store::repair_truncate_after(&data, truncate_after, &output)
                 .map_err(|e| e.to_string())?;
-            // Checkpoints of the longer history would be refused at start-up: rebuild instead.
-            let checkpoints = data.join("checkpoints");
-            if checkpoints.exists() {
-                std::fs::remove_dir_all(&checkpoints)
-                    .map_err(|e| format!("{}: {e}", checkpoints.display()))?;
+            // The projections' checkpoint of the longer history would be refused at start-up:
+            // drop it so they are rebuilt (webhook cursors and secrets beside it stay).
+            let checkpoint = data
+                .join("checkpoints")
+                .join(hex::encode(repairledger_projections::CHECKPOINT));
+            if checkpoint.exists() {
+                std::fs::remove_file(&checkpoint)
+                    .map_err(|e| format!("{}: {e}", checkpoint.display()))?;
             }
             println!(
                 "{}",
