@@ -44,6 +44,20 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Keep the verified prefix of a damaged sled log up to POSITION and remove the rest (the
+    /// server must be stopped). Only on an operator's decision, after `verify` named the damage:
+    /// every removed record, and what the log's head and the head record claimed, is written to
+    /// the output file first. Projection checkpoints are removed so they are rebuilt.
+    Repair {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The last position to keep.
+        #[arg(long)]
+        truncate_after: u64,
+        /// Where to write what was removed (JSON Lines).
+        #[arg(long)]
+        output: PathBuf,
+    },
     /// Recompute every projection from position 0 and compare with the live checkpoint.
     Rebuild {
         #[arg(long)]
@@ -744,6 +758,32 @@ fn run(cli: Cli) -> Result<i32, String> {
             store.shutdown().await;
             result.map(|()| 0)
         }),
+        Command::Repair {
+            data,
+            truncate_after,
+            output,
+        } => {
+            if s.store == "postgres" {
+                return Err("repair works on the sled log; PostgreSQL keeps its own WAL".into());
+            }
+            let data = data.unwrap_or(s.data.clone());
+            let report = repairledger_store::repair_truncate_after(&data, truncate_after, &output)
+                .map_err(|e| e.to_string())?;
+            // The projections' checkpoint of the longer history would be refused at start-up:
+            // drop it so they are rebuilt (webhook cursors and secrets beside it stay).
+            let checkpoint = data
+                .join("checkpoints")
+                .join(hex::encode(repairledger_projections::CHECKPOINT));
+            if checkpoint.exists() {
+                std::fs::remove_file(&checkpoint)
+                    .map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("report serializes")
+            );
+            Ok(0)
+        }
         Command::Import { data, input } => rt.block_on(async {
             let store = open_store(&s, &data.unwrap_or(s.data.clone()))?;
             let result = import(&*store, input).await;

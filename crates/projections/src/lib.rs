@@ -34,6 +34,9 @@ pub enum ProjectionError {
     Decode(#[from] codec::DecodeError),
     #[error("checkpoint does not decode: {0}")]
     Checkpoint(String),
+    /// The checkpoint describes a longer or a different history than the log holds.
+    #[error("checkpoint does not match the log: {0}")]
+    CheckpointMismatch(String),
 }
 
 /// The live read model behind a lock: commands catch it up after they append, reads may ask for
@@ -49,8 +52,50 @@ fn load_model<S: EventStore + ?Sized>(store: &S) -> Result<ReadModel, Projection
             .map_err(|e| ProjectionError::Checkpoint(e.to_string()))?,
         None => ReadModel::new(),
     };
+    matches_log(&model, store)?;
     fold_new(&mut model, store)?;
     Ok(model)
+}
+
+/// A checkpoint describes a prefix of this log: its position is not past the log's head, and
+/// the hash of the last event it folded is the log's hash at that position. A checkpoint from
+/// a longer or different history means the log lost or changed events: refuse, never serve it.
+fn matches_log<S: EventStore + ?Sized>(
+    model: &ReadModel,
+    store: &S,
+) -> Result<(), ProjectionError> {
+    if model.position == 0 {
+        return Ok(());
+    }
+    let head = store.head()?;
+    if model.position > head.position {
+        return Err(ProjectionError::CheckpointMismatch(format!(
+            "the checkpoint has folded the log to position {}, but the log ends at {}: \
+             events {}..={} are missing from the log",
+            model.position,
+            head.position,
+            head.position + 1,
+            model.position
+        )));
+    }
+    // The newest anchor holds the hash of the last event folded.
+    let folded = model
+        .anchors
+        .values()
+        .max_by_key(|a| a.position)
+        .filter(|a| a.position == model.position)
+        .map(|a| a.hash.clone());
+    let logged = store.read_all(model.position - 1, 1)?;
+    match (folded, logged.first()) {
+        (Some(hash), Some(e)) if e.position == model.position && e.hash != hash => {
+            Err(ProjectionError::CheckpointMismatch(format!(
+                "the checkpoint's event at position {} has hash {hash}, the log's has {}: \
+                 the checkpoint is from a different history",
+                model.position, e.hash
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Folds every event after the model's position; answers how many.

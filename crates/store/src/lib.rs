@@ -9,13 +9,14 @@ mod checkpoint_files;
 pub mod conformance;
 mod envelope;
 pub mod export;
+pub mod head_record;
 mod pg;
 mod plan;
 mod sled_log;
 
 pub use envelope::*;
 pub use pg::{PgStore, PgStoreConfig};
-pub use sled_log::{SledStore, SledStoreConfig};
+pub use sled_log::{repair_truncate_after, RepairReport, SledStore, SledStoreConfig};
 
 use async_trait::async_trait;
 

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use sled::Tree;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::head_record::{HeadRecord, HeadWitness};
 use crate::plan::{IdemRecord, Known, Outcome, Queued, Reply};
 use crate::{
     AppendResult, Checkpoint, Commit, EventStore, Head, RecordedEvent, StoreError, VerifyReport,
@@ -26,6 +27,8 @@ const OLDEST_FORMAT: u64 = 2;
 const HEAD_POSITION: &[u8] = b"head_position";
 const HEAD_HASH: &[u8] = b"head_hash";
 const FORMAT: &[u8] = b"format_version";
+/// Set once the log has a head record beside it: from then on a missing record is damage.
+const WITNESSED: &[u8] = b"head_record";
 
 /// How the sled store is opened.
 #[derive(Debug, Clone)]
@@ -46,6 +49,9 @@ pub struct SledStoreConfig {
     /// Refuse to open a log whose tail does not verify. Off only for `verify`, which must be
     /// able to walk a broken log to report where it breaks.
     pub check_tail: bool,
+    /// With `check_tail`, walk the whole chain before opening (sled finds a damaged page only
+    /// when it reads it). Costs a read of the log: see docs/operations.md.
+    pub verify_on_open: bool,
 }
 
 impl SledStoreConfig {
@@ -57,6 +63,7 @@ impl SledStoreConfig {
             gather_wait: Duration::from_micros(500),
             temporary: false,
             check_tail: true,
+            verify_on_open: true,
             cache_capacity: 64 * 1024 * 1024,
         }
     }
@@ -106,6 +113,8 @@ pub(crate) fn event_key(position: u64) -> Vec<u8> {
 #[derive(Clone)]
 pub struct SledStore {
     trees: Trees,
+    /// The head record as found at open (`verify` compares the log with it).
+    recorded: Option<Head>,
     checkpoints: Arc<crate::checkpoint_files::CheckpointFiles>,
     faults: Arc<std::sync::atomic::AtomicU32>,
     stats: Arc<WriterStats>,
@@ -139,17 +148,42 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 fn open_db(config: &SledStoreConfig) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + LOCK_WAIT;
     loop {
-        let opened = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(config.cache_capacity)
-            .temporary(config.temporary)
-            .open();
+        // sled 0.34 panics on some damaged files (an index out of bounds in its segment
+        // recovery, seen with a truncated file): that is a damaged log, not a crash.
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(&config.path)
+                .cache_capacity(config.cache_capacity)
+                .temporary(config.temporary)
+                .open()
+        })
+        .map_err(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            StoreError::Corrupt {
+                position: 1,
+                reason: format!(
+                    "sled cannot read its files ({what}): no position of the log can be vouched for"
+                ),
+            }
+        })?;
         match opened {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
                     && Instant::now() < deadline =>
             {
                 std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e @ sled::Error::Corruption { .. }) => {
+                return Err(StoreError::Corrupt {
+                    position: 1,
+                    reason: format!(
+                    "sled cannot read its files ({e}): no position of the log can be vouched for"
+                ),
+                })
             }
             other => return other.map_err(storage),
         }
@@ -268,6 +302,121 @@ impl Trees {
     }
 }
 
+impl Trees {
+    /// Walks the whole chain against `head`. A record sled cannot read (a page whose checksum
+    /// fails) breaks the chain at its position like a record whose hash fails.
+    fn verify(&self, head: Head) -> Result<VerifyReport, StoreError> {
+        let mut chain = crate::plan::ChainCheck::new(head);
+        let mut expected = 1;
+        for kv in self.log.scan_prefix([EVENT]) {
+            let (position, record) = match kv {
+                Ok((k, v)) => {
+                    let position = from_be(&k[1..])?;
+                    (position, self.decode(position, &v))
+                }
+                Err(e) => (
+                    expected,
+                    Err(StoreError::Corrupt {
+                        position: expected,
+                        reason: format!("sled cannot read the record: {e}"),
+                    }),
+                ),
+            };
+            if !chain.next(position, record) {
+                break;
+            }
+            expected = position + 1;
+        }
+        Ok(chain.report())
+    }
+
+    /// The log must reach the head record's position with the recorded hash: sled may have
+    /// dropped a damaged tail without a word, and only this record outside its files knows.
+    fn agrees_with_record(&self, head: &Head, recorded: &Head) -> Result<(), StoreError> {
+        if recorded.position > head.position {
+            return Err(StoreError::Corrupt {
+                position: head.position + 1,
+                reason: format!(
+                    "the head record says the log reached position {} (hash {}), but it ends at \
+                     {}: events {}..={} are missing",
+                    recorded.position,
+                    recorded.hash,
+                    head.position,
+                    head.position + 1,
+                    recorded.position
+                ),
+            });
+        }
+        if recorded.position > 0 {
+            let e = self.event(recorded.position)?;
+            if e.hash != recorded.hash {
+                return Err(StoreError::Corrupt {
+                    position: recorded.position,
+                    reason: format!(
+                        "the event's hash {} differs from the head record's {}",
+                        e.hash, recorded.hash
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens the head record beside the log and checks the log against it. A log that had a record
+/// and lost it, or a record that is unreadable, is refused. With the tail check off (`verify`
+/// walking a log that may be broken) the record is only read: nothing may overwrite the claim
+/// the log is being compared with.
+fn open_head_record(
+    config: &SledStoreConfig,
+    trees: &Trees,
+    head: &Head,
+) -> Result<(Option<HeadWitness>, Option<Head>), StoreError> {
+    let had_content = HeadRecord::exists_with_content(&config.path);
+    if !config.check_tail {
+        let recorded = if had_content {
+            HeadRecord::open(&config.path)?.1
+        } else {
+            None
+        };
+        return Ok((None, recorded));
+    }
+    let (mut record, recorded) = HeadRecord::open(&config.path)?;
+    let witnessed = trees
+        .log
+        .get(prefixed(META, WITNESSED))
+        .map_err(storage)?
+        .is_some();
+    match &recorded {
+        Some(r) => trees.agrees_with_record(head, r)?,
+        None if had_content => {
+            return Err(StoreError::Corrupt {
+                position: head.position,
+                reason: "the head record beside the log is unreadable".into(),
+            })
+        }
+        None if witnessed => {
+            return Err(StoreError::Corrupt {
+                position: head.position,
+                reason: format!(
+                    "the head record ({}) is missing although this log had one",
+                    crate::head_record::FILE_NAME
+                ),
+            })
+        }
+        None => {
+            // The first start of a log under this version (or a new log).
+            record.write(head)?;
+            trees
+                .log
+                .insert(prefixed(META, WITNESSED), &be(1))
+                .map_err(storage)?;
+            trees.db.flush().map_err(storage)?;
+        }
+    }
+    Ok((Some(HeadWitness::spawn(record)), recorded))
+}
+
 impl SledStore {
     /// Opens (or creates) the log. Must be called inside a tokio runtime: the writer is a task.
     /// Refuses to open a log whose tail does not verify, naming the position.
@@ -300,6 +449,22 @@ impl SledStore {
         } else {
             trees.head()?
         };
+        if config.check_tail && config.verify_on_open {
+            // sled checks a page's checksum only when it reads it: bit rot in the middle of the
+            // log would otherwise be found by the first reader, long after the server started.
+            let report = trees.verify(head.clone())?;
+            if let (Some(position), reason) = (report.first_broken, report.reason) {
+                return Err(StoreError::Corrupt {
+                    position,
+                    reason: reason.unwrap_or_default(),
+                });
+            }
+        }
+        let (witness, recorded) = if config.temporary {
+            (None, None)
+        } else {
+            open_head_record(&config, &trees, &head)?
+        };
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (head_tx, head_rx) = watch::channel(head.position);
         let faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -313,6 +478,7 @@ impl SledStore {
             head_tx,
             stats: stats.clone(),
             versions: HashMap::new(),
+            witness,
         };
         tokio::spawn(writer.run(rx));
         Ok(SledStore {
@@ -320,6 +486,7 @@ impl SledStore {
                 config.path.join("checkpoints"),
             )),
             trees,
+            recorded,
             faults,
             stats,
             tx: tx.clone(),
@@ -450,15 +617,18 @@ impl EventStore for SledStore {
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut chain = crate::plan::ChainCheck::new(self.trees.head()?);
-        for kv in self.trees.log.scan_prefix([EVENT]) {
-            let (k, v) = kv.map_err(storage)?;
-            let position = from_be(&k[1..])?;
-            if !chain.next(position, self.trees.decode(position, &v)) {
-                break;
+        let mut report = self.trees.verify(self.trees.head()?)?;
+        if report.first_broken.is_none() {
+            if let Some(recorded) = &self.recorded {
+                if let Err(StoreError::Corrupt { position, reason }) =
+                    self.trees.agrees_with_record(&report.head, recorded)
+                {
+                    report.first_broken = Some(position);
+                    report.reason = Some(reason);
+                }
             }
         }
-        Ok(chain.report())
+        Ok(report)
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
@@ -477,6 +647,8 @@ struct Writer {
     gather_wait: Duration,
     head_tx: watch::Sender<u64>,
     stats: Arc<WriterStats>,
+    /// Writes each durable head to the head record (none for a temporary log).
+    witness: Option<HeadWitness>,
     /// Versions of streams written since start, as applied to sled: reading a stream's version
     /// from sled is a reverse range scan, which cost a tenth of the writer's time (measured).
     /// Bounded: emptied when it reaches `VERSION_CACHE`; emptied on any failure too, so it
@@ -533,6 +705,15 @@ impl Writer {
                     }
                     Control::Shutdown(done) => {
                         let _ = self.trees.db.flush_async().await;
+                        if let Some(w) = self.witness.take() {
+                            // The record holds the final head before the files are released.
+                            w.durable(&self.head);
+                            let head = self.head.clone();
+                            let waiter = w.clone();
+                            let _ = tokio::task::spawn_blocking(move || waiter.wait_written(&head))
+                                .await;
+                            w.stop();
+                        }
                         // Release the database before answering, so the caller may reopen it.
                         drop(self);
                         let _ = done.send(());
@@ -647,6 +828,11 @@ impl Writer {
         {
             return Err(storage("injected I/O error"));
         }
+        // A head record that cannot be written means a loss could go unnoticed: write nothing
+        // more until it can (the failure is retried by the record's thread).
+        if let Some(failure) = self.witness.as_ref().and_then(HeadWitness::failure) {
+            return Err(StoreError::Storage(failure));
+        }
         let mut batch = sled::Batch::default();
         let mut idems: Vec<&(String, IdemRecord)> = extra_keys.iter().collect();
         for o in outcomes.iter_mut() {
@@ -692,6 +878,9 @@ impl Writer {
         match persisted {
             Ok(()) => {
                 self.trees.db.flush_async().await.map_err(storage)?;
+                if let Some(w) = &self.witness {
+                    w.durable(&head);
+                }
                 self.head = head.clone();
                 self.head_tx.send_replace(head.position);
                 Ok(head)
@@ -762,6 +951,9 @@ impl Writer {
             Ok(()) => {
                 if head.position > *self.head_tx.borrow() && head.position <= self.head.position {
                     self.head_tx.send_replace(head.position);
+                }
+                if let Some(w) = &self.witness {
+                    w.durable(&head);
                 }
             }
             Err(e) => {
@@ -884,4 +1076,134 @@ impl WriterStats {
         use std::sync::atomic::Ordering::Relaxed;
         (self.flushes.load(Relaxed), self.commits.load(Relaxed))
     }
+}
+
+/// What `repair_truncate_after` removed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepairReport {
+    /// The head the log keeps.
+    pub kept: Head,
+    /// What the log's own head said before the repair.
+    pub log_head_before: Head,
+    /// What the head record said before the repair (absent if there was none).
+    pub head_record_before: Option<Head>,
+    /// Event records removed (as stored, whether or not they verified).
+    pub removed_events: u64,
+    pub removed_index_keys: u64,
+}
+
+/// Keeps the verified prefix `1..=position` of a stopped log and removes everything after it:
+/// an operator's explicit decision after `verify` named a damaged position. Every removed
+/// record is written to `removed_to` first (one JSON line each, the first line this report's
+/// "before" facts), then the log's head and the head record are set to `position`. Refuses a
+/// position whose prefix does not verify.
+pub fn repair_truncate_after(
+    path: &std::path::Path,
+    position: u64,
+    removed_to: &std::path::Path,
+) -> Result<RepairReport, StoreError> {
+    use std::io::Write;
+    let config = SledStoreConfig::new(path);
+    let db = open_db(&config)?;
+    let trees = Trees {
+        log: db.open_tree("log").map_err(storage)?,
+        checkpoints: db.open_tree("checkpoints").map_err(storage)?,
+        db: db.clone(),
+    };
+    let log_head_before = trees.head()?;
+    let head_record_before = if HeadRecord::exists_with_content(path) {
+        HeadRecord::open(path)?.1
+    } else {
+        None
+    };
+    // The prefix must verify up to `position`.
+    let mut chain = crate::plan::ChainCheck::new(Head {
+        position,
+        hash: String::new(),
+    });
+    let mut kept_hash = crate::GENESIS_HASH.to_string();
+    for p in 1..=position {
+        let record = trees.event(p);
+        if let Ok(e) = &record {
+            kept_hash = e.hash.clone();
+        }
+        if !chain.next(p, record) {
+            let r = chain.report();
+            return Err(StoreError::Corrupt {
+                position: r.first_broken.unwrap_or(p),
+                reason: format!(
+                    "the prefix to keep does not verify ({}): choose a position before it",
+                    r.reason.unwrap_or_default()
+                ),
+            });
+        }
+    }
+    let kept = Head {
+        position,
+        hash: kept_hash,
+    };
+    let mut out = std::fs::File::create(removed_to)
+        .map_err(|e| storage(format!("{}: {e}", removed_to.display())))?;
+    let io = |e: std::io::Error| storage(format!("{}: {e}", removed_to.display()));
+    writeln!(
+        out,
+        "{}",
+        serde_json::json!({
+            "repair": "truncate-after",
+            "kept": kept,
+            "log_head_before": log_head_before,
+            "head_record_before": head_record_before,
+        })
+    )
+    .map_err(io)?;
+    let mut batch = sled::Batch::default();
+    let mut removed_events = 0;
+    for kv in trees
+        .log
+        .range(event_key(position + 1)..=event_key(u64::MAX))
+    {
+        let (k, v) = kv.map_err(storage)?;
+        let line = match std::str::from_utf8(&v) {
+            Ok(text) => serde_json::json!({ "position": from_be(&k[1..])?, "record": text }),
+            Err(_) => {
+                serde_json::json!({ "position": from_be(&k[1..])?, "record_hex": hex::encode(&v) })
+            }
+        };
+        writeln!(out, "{line}").map_err(io)?;
+        batch.remove(k);
+        removed_events += 1;
+    }
+    out.sync_all().map_err(io)?;
+    let mut removed_index_keys = 0;
+    for kv in trees.log.scan_prefix([STREAM]) {
+        let (k, v) = kv.map_err(storage)?;
+        if from_be(&v)? > position {
+            batch.remove(k);
+            removed_index_keys += 1;
+        }
+    }
+    for kv in trees.log.scan_prefix([IDEM]) {
+        let (k, v) = kv.map_err(storage)?;
+        let keep = serde_json::from_slice::<IdemRecord>(&v)
+            .map(|r| r.last <= position)
+            .unwrap_or(false);
+        if !keep {
+            batch.remove(k);
+            removed_index_keys += 1;
+        }
+    }
+    batch.insert(prefixed(META, HEAD_POSITION), &be(kept.position));
+    batch.insert(prefixed(META, HEAD_HASH), kept.hash.as_bytes());
+    batch.insert(prefixed(META, WITNESSED), &be(1));
+    trees.log.apply_batch(batch).map_err(storage)?;
+    db.flush().map_err(storage)?;
+    let (mut record, _) = HeadRecord::open(path)?;
+    record.write(&kept)?;
+    Ok(RepairReport {
+        kept,
+        log_head_before,
+        head_record_before,
+        removed_events,
+        removed_index_keys,
+    })
 }

@@ -120,12 +120,18 @@ async fn a_reopened_log_keeps_head_versions_and_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_names_a_tampered_event_in_the_middle() {
+async fn a_tampered_event_in_the_middle_stops_the_store_and_verify_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     fill(&path).await;
     tamper(&path, 4);
-    let store = SledStore::open(SledStoreConfig::new(&path)).unwrap();
+    match SledStore::open(SledStoreConfig::new(&path)) {
+        Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, 4),
+        other => panic!("expected a refusal naming 4, got {:?}", other.map(|_| ())),
+    }
+    let mut config = SledStoreConfig::new(&path);
+    config.check_tail = false;
+    let store = SledStore::open(config).unwrap();
     let report = store.verify().unwrap();
     assert_eq!(report.first_broken, Some(4), "{report:?}");
 }
