@@ -46,7 +46,7 @@ async fn a_policy_whose_calendar_covers_the_year_ahead_is_published_at_start_up(
         .expect("starts");
     assert_eq!(policies_published(&store), 1);
     // Restarted after its calendar ran short: the version is in the log, so it is not judged again.
-    clock.set(Utc.with_ymd_and_hms(2027, 6, 1, 8, 0, 0).unwrap());
+    clock.set(Utc.with_ymd_and_hms(2028, 6, 1, 8, 0, 0).unwrap());
     start(&store, clock, dir.path()).await.expect("restarts");
     assert_eq!(policies_published(&store), 1);
 }
@@ -56,7 +56,7 @@ async fn a_policy_whose_calendar_ends_within_the_year_ahead_is_refused_at_start_
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SledStore::open(SledStoreConfig::new(dir.path().join("log"))).expect("store");
     let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2027, 4, 1, 8, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2028, 4, 1, 8, 0, 0).unwrap(),
     ));
     let e = start(&store, clock, dir.path())
         .await
@@ -66,7 +66,7 @@ async fn a_policy_whose_calendar_ends_within_the_year_ahead_is_refused_at_start_
         matches!(
             &e,
             ApiError::Domain(DomainError::CalendarNotCovered { missing, .. })
-                if missing == "2028-01-01..2028-03-31"
+                if missing == "2029-01-01..2029-03-31"
         ),
         "{e:?}"
     );

@@ -362,31 +362,31 @@ mod tests {
     #[test]
     fn the_default_policy_is_published_while_its_calendar_covers_the_next_twelve_months() {
         let p = Policy::default_policy();
-        // The scenarios' clock, and the last day the 2026 and 2027 lists cover a full year.
+        // The scenarios' clock, and the last day the 2026 to 2028 lists cover a full year.
         assert_eq!(p.decide_publish(utc(2026, 3, 2)), Ok(()));
-        assert_eq!(p.decide_publish(utc(2027, 1, 1)), Ok(()));
+        assert_eq!(p.decide_publish(utc(2028, 1, 1)), Ok(()));
     }
 
     #[test]
     fn a_policy_whose_calendar_ends_within_twelve_months_is_refused_naming_the_gap() {
         let p = Policy::default_policy();
         assert_eq!(
-            p.decide_publish(utc(2027, 4, 1)),
+            p.decide_publish(utc(2028, 4, 1)),
             Err(DomainError::CalendarNotCovered {
-                missing: "2028-01-01..2028-03-31".into(),
-                needed: "2027-04-01..2028-03-31".into(),
+                missing: "2029-01-01..2029-03-31".into(),
+                needed: "2028-04-01..2029-03-31".into(),
             })
         );
         assert_eq!(
-            p.decide_publish(utc(2027, 4, 1)).unwrap_err().code(),
+            p.decide_publish(utc(2028, 4, 1)).unwrap_err().code(),
             "calendar-not-covered"
         );
         // One day into the next year is already a gap.
         assert_eq!(
-            p.decide_publish(utc(2027, 1, 2)),
+            p.decide_publish(utc(2028, 1, 2)),
             Err(DomainError::CalendarNotCovered {
-                missing: "2028-01-01..2028-01-01".into(),
-                needed: "2027-01-02..2028-01-01".into(),
+                missing: "2029-01-01..2029-01-01".into(),
+                needed: "2028-01-02..2029-01-01".into(),
             })
         );
     }
