@@ -52,6 +52,9 @@ pub struct SledStoreConfig {
     /// With `check_tail`, walk the whole chain before opening (sled finds a damaged page only
     /// when it reads it). Costs a read of the log: see docs/operations.md.
     pub verify_on_open: bool,
+    /// Keep the head record beside the log (off only to measure what it costs: the append
+    /// benchmark's `store_without_head_record`).
+    pub head_record: bool,
 }
 
 impl SledStoreConfig {
@@ -64,6 +67,7 @@ impl SledStoreConfig {
             temporary: false,
             check_tail: true,
             verify_on_open: true,
+            head_record: true,
             cache_capacity: 64 * 1024 * 1024,
         }
     }
@@ -463,7 +467,7 @@ impl SledStore {
                 });
             }
         }
-        let (witness, recorded) = if config.temporary {
+        let (witness, recorded) = if config.temporary || !config.head_record {
             (None, None)
         } else {
             open_head_record(&config, &trees, &head)?
