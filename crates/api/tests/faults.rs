@@ -55,6 +55,40 @@ async fn an_io_error_during_append_is_a_503_and_appends_nothing() {
 }
 
 #[actix_web::test]
+async fn a_failed_flush_is_a_503_and_nothing_more_is_appended_until_the_log_is_reopened() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    app.store.inject_flush_failures(1);
+    let open = |serial: &str| {
+        app.request(
+            Some("li.fr"),
+            "POST",
+            &format!("/v1/units/{serial}/returns"),
+            Some(&open_body("R-1")),
+            &[],
+        )
+    };
+    let (s, b, _) = call(&svc, open("SN-1")).await;
+    assert_eq!(
+        s, 503,
+        "a command whose flush failed is not acknowledged: {b}"
+    );
+    // The disk answers again, but the pages the failed fsync covered may be gone while sled's
+    // memory says they are written: nothing is chained onto them.
+    let head = app.head();
+    let (s, b, _) = call(&svc, open("SN-2")).await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["code"], "service-unavailable");
+    assert_eq!(app.head(), head, "nothing appended after a failed flush");
+    let (s, b, _) = call(&svc, app.request(None, "GET", "/readyz", None, &[])).await;
+    assert_eq!(s, 503, "{b}");
+    assert!(
+        b["detail"].as_str().unwrap_or_default().contains("flush"),
+        "{b}"
+    );
+}
+
+#[actix_web::test]
 async fn an_overloaded_writer_sheds_load_with_retry_after() {
     let app = TestApp::with_queue(1).await;
     let svc = app.service().await;

@@ -64,8 +64,13 @@ fn commit(stream: String, i: u64) -> Commit {
 }
 
 async fn store_case(writers: u64, events: u64) -> Duration {
+    store_case_with(writers, events, true).await
+}
+
+async fn store_case_with(writers: u64, events: u64, head_record: bool) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let mut config = SledStoreConfig::new(dir.path().join("log"));
+    config.head_record = head_record;
     if let Some(us) = std::env::var("BENCH_GATHER_US")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -257,6 +262,18 @@ fn benches(c: &mut Criterion, rt: &tokio::runtime::Runtime, pg: Option<&str>) {
             ratios::ran(GROUP, "store", &w.to_string());
             b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(store_case(w, events))).sum())
         });
+        g.bench_with_input(
+            BenchmarkId::new("store_without_head_record", w),
+            &w,
+            |b, &w| {
+                ratios::ran(GROUP, "store_without_head_record", &w.to_string());
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| rt.block_on(store_case_with(w, events, false)))
+                        .sum()
+                })
+            },
+        );
         g.bench_with_input(BenchmarkId::new("raw_batch", w), &w, |b, &w| {
             ratios::ran(GROUP, "raw_batch", &w.to_string());
             b.iter_custom(|iters| (0..iters).map(|_| raw_batch_case(w, events)).sum())
@@ -342,6 +359,22 @@ fn table(pg: bool) {
             ratios::ratio(store, flush_each),
             ratios::show(peer),
             ratios::ratio(store, peer)
+        );
+    }
+    println!();
+    println!(
+        "the head record (docs/operations.md, \"No silent loss\"): the store with it / without it"
+    );
+    for w in WRITERS {
+        let p = w.to_string();
+        let with = ratios::rate(GROUP, "store", &p, events);
+        let without = ratios::rate(GROUP, "store_without_head_record", &p, events);
+        println!(
+            "{:>7} {:>10} {:>10} {:>8}",
+            w,
+            ratios::show(with),
+            ratios::show(without),
+            ratios::ratio(with, without)
         );
     }
     if pg {

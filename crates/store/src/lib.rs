@@ -99,4 +99,10 @@ pub trait EventStore: Send + Sync + 'static {
     fn queue_depth(&self) -> usize {
         0
     }
+
+    /// Why the log takes no more appends until it is reopened (a flush the disk failed), if it
+    /// does not: readiness answers 503 with it.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 }

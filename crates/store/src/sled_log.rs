@@ -52,6 +52,9 @@ pub struct SledStoreConfig {
     /// With `check_tail`, walk the whole chain before opening (sled finds a damaged page only
     /// when it reads it). Costs a read of the log: see docs/operations.md.
     pub verify_on_open: bool,
+    /// Keep the head record beside the log (off only to measure what it costs: the append
+    /// benchmark's `store_without_head_record`).
+    pub head_record: bool,
 }
 
 impl SledStoreConfig {
@@ -64,6 +67,7 @@ impl SledStoreConfig {
             temporary: false,
             check_tail: true,
             verify_on_open: true,
+            head_record: true,
             cache_capacity: 64 * 1024 * 1024,
         }
     }
@@ -117,6 +121,9 @@ pub struct SledStore {
     recorded: Option<Head>,
     checkpoints: Arc<crate::checkpoint_files::CheckpointFiles>,
     faults: Arc<std::sync::atomic::AtomicU32>,
+    flush_faults: Arc<std::sync::atomic::AtomicU32>,
+    /// Set when a flush failed: see `Writer::poisoned`.
+    poisoned: Arc<std::sync::Mutex<Option<String>>>,
     stats: Arc<WriterStats>,
     tx: mpsc::Sender<Msg>,
     head_rx: watch::Receiver<u64>,
@@ -460,7 +467,7 @@ impl SledStore {
                 });
             }
         }
-        let (witness, recorded) = if config.temporary {
+        let (witness, recorded) = if config.temporary || !config.head_record {
             (None, None)
         } else {
             open_head_record(&config, &trees, &head)?
@@ -468,10 +475,14 @@ impl SledStore {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (head_tx, head_rx) = watch::channel(head.position);
         let faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let flush_faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let poisoned = Arc::new(std::sync::Mutex::new(None));
         let stats = Arc::new(WriterStats::default());
         let writer = Writer {
             trees: trees.clone(),
             faults: faults.clone(),
+            flush_faults: flush_faults.clone(),
+            poisoned: poisoned.clone(),
             head,
             max_batch: config.max_batch.max(1),
             gather_wait: config.gather_wait,
@@ -488,6 +499,8 @@ impl SledStore {
             trees,
             recorded,
             faults,
+            flush_faults,
+            poisoned,
             stats,
             tx: tx.clone(),
             head_rx,
@@ -507,6 +520,13 @@ impl SledStore {
     /// is written: for testing that a failed append is answered and leaves nothing behind.
     pub fn inject_write_failures(&self, n: u32) {
         self.faults.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` flushes fail as a disk would after the batch was written (fsync
+    /// returning EIO): for testing that nothing is acknowledged and nothing more is appended.
+    pub fn inject_flush_failures(&self, n: u32) {
+        self.flush_faults
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Flushes and commits since the store opened.
@@ -535,6 +555,13 @@ impl EventStore for SledStore {
 
     fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
@@ -641,6 +668,13 @@ struct Writer {
     trees: Trees,
     /// Writes to fail on purpose (fault injection for tests of the failure path).
     faults: Arc<std::sync::atomic::AtomicU32>,
+    /// Flushes to fail on purpose, after the batch was applied.
+    flush_faults: Arc<std::sync::atomic::AtomicU32>,
+    /// Once a flush failed, the pages it covered may be lost while sled's memory says they are
+    /// written (the "fsyncgate" lesson: a failed fsync is not retried, it is final for those
+    /// pages). Chaining more events onto that head could bury a hole in the log, so nothing more
+    /// is written until the store is reopened, which re-reads what is really on disk.
+    poisoned: Arc<std::sync::Mutex<Option<String>>>,
     head: Head,
     max_batch: usize,
     /// How long a group waits for more commits before it goes to disk anyway.
@@ -734,6 +768,15 @@ impl Writer {
                         Ok(Err(e)) => Err(e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
+                    if let Err(e) = &durable {
+                        let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+                        p.get_or_insert_with(|| {
+                            format!(
+                                "the disk failed a flush ({e}): no more appends until the \
+                                 server is restarted and the log reopened"
+                            )
+                        });
+                    }
                     for s in f.groups {
                         self.settle(s, durable.clone());
                     }
@@ -788,8 +831,24 @@ impl Writer {
                 if groups.iter().any(|s| s.wrote) {
                     let db = self.trees.db.clone();
                     self.stats.record_flush();
+                    let fail = self
+                        .flush_faults
+                        .fetch_update(
+                            std::sync::atomic::Ordering::SeqCst,
+                            std::sync::atomic::Ordering::SeqCst,
+                            |n| n.checked_sub(1),
+                        )
+                        .is_ok();
                     flushing = Some(Flushing {
-                        handle: tokio::spawn(async move { db.flush_async().await }),
+                        handle: tokio::spawn(async move {
+                            let flushed = db.flush_async().await;
+                            if fail {
+                                return Err(sled::Error::Io(std::io::Error::other(
+                                    "injected fsync failure",
+                                )));
+                            }
+                            flushed
+                        }),
                         groups,
                     });
                 } else {
@@ -827,6 +886,14 @@ impl Writer {
             .is_ok()
         {
             return Err(storage("injected I/O error"));
+        }
+        if let Some(why) = self
+            .poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Err(StoreError::Unavailable(why));
         }
         // A head record that cannot be written means a loss could go unnoticed: write nothing
         // more until it can (the failure is retried by the record's thread).

@@ -425,13 +425,16 @@ pub async fn health(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
 /// Most events the projections may trail the log by and still take traffic.
 const READY_MAX_LAG: u64 = 1000;
 
-/// Readiness: the log answers, the projections are caught up (within 1000 events) and the write
-/// queue has room. A load balancer sends traffic only while this answers 200.
+/// Readiness: the log answers and takes appends (no failed flush since it opened), the
+/// projections are caught up (within 1000 events) and the write queue has room. A load balancer sends traffic only while this answers 200.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "ready", security(()),
     responses((status = 200, description = "Ready", body = Health),
               (status = 503, description = "Not ready: the reason is in `detail`", body = crate::problem::Problem)))]
 #[get("/readyz")]
 pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(fault) = state.store.fault() {
+        return Err(ApiError::NotReady(fault));
+    }
     let head = state.store.head()?.position;
     let projected = state.projector.position();
     if head.saturating_sub(projected) > READY_MAX_LAG {
