@@ -30,7 +30,8 @@ export async function openAndRegister(baseUrl: string, tokens: { fieldReceiver: 
         signed_at: "2026-03-02T08:00:00Z",
         evidence: { kind: "typed", reason: "the customer signed the paper handover form No. 17" },
       },
-      receiver_returned_at: null,
+      // Rule 3: a carried return records when the field receiver came back to the factory.
+      receiver_returned_at: new Date(Date.now() - 3600_000).toISOString(),
       customer_due_date: null,
     },
   });

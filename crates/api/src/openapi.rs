@@ -186,6 +186,8 @@ fn path_id_pattern(name: &str) -> Option<&'static str> {
     match name {
         "stream" => None,
         "breach_id" | "penalty_id" => Some("^[A-Za-z0-9._-]{1,160}$"),
+        // A signature is named by the hex SHA-256 of its bytes (`routes::signatures`).
+        "sha256" => Some("^[0-9a-f]{64}$"),
         _ => Some("^[A-Za-z0-9._-]{1,64}$"),
     }
 }

@@ -37,10 +37,15 @@ use crate::AppState;
 pub struct SignatureUploadRequest {
     /// `image/png`, `image/svg+xml` or `application/vnd.repairledger.strokes+json`.
     pub media_type: String,
-    /// The bytes, base64 (standard alphabet).
+    /// The bytes, base64 (standard alphabet, padded, canonical: unused bits of the last
+    /// character zero).
+    #[schema(
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    )]
     pub data: String,
     /// The customer who signed: the bytes are sealed under their key, so erasing the customer's
     /// personal data erases the handwriting too.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub customer_id: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
 }
