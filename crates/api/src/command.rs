@@ -240,6 +240,12 @@ type CachedStream = (u64, Arc<dyn Any + Send + Sync>);
 const STREAM_CACHE: usize = 20_000;
 
 impl StreamCache {
+    /// Forgets every stream: after the log was reopened, a cached prefix may hold a batch the
+    /// disk never took.
+    pub fn clear(&self) {
+        self.map.lock().expect("stream cache lock").clear();
+    }
+
     fn get<E: Send + Sync + 'static>(&self, stream: &str) -> Option<(u64, Arc<Vec<E>>)> {
         let map = self.map.lock().expect("stream cache lock");
         let (version, events) = map.get(stream)?;
@@ -314,7 +320,7 @@ pub async fn execute_result(
             state.metrics.events_appended.inc_by(r.events.len() as u64);
             "accepted"
         }
-        Err(ApiError::Unavailable(_) | ApiError::Internal(_)) => "failed",
+        Err(ApiError::Unavailable(_) | ApiError::Disk { .. } | ApiError::Internal(_)) => "failed",
         Err(_) => "refused",
     };
     state.metrics.commands.with_label_values(&[outcome]).inc();
@@ -405,7 +411,7 @@ async fn execute_measured(
                     return Err(ApiError::ConcurrentModification { current: actual });
                 }
             }
-            // A write that failed (disk full, I/O error) left nothing behind: the client may retry.
+            // A write that failed left nothing acknowledged: the client may retry.
             Err(repairledger_store::StoreError::Storage(m)) => {
                 tracing::error!(error = %m, "append failed");
                 return Err(ApiError::Unavailable(

@@ -353,3 +353,33 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .default_service(web::to(no_such_endpoint));
     }
 }
+
+/// After a disk fault, tries the disk every `every` and reopens the log once it takes writes
+/// again, so an operator who frees space or replaces a disk needs no restart. Until then
+/// commands answer 503 (`storage-full` or `storage-failed`) and `/readyz` names the fault.
+pub async fn recover_from_disk_faults(
+    state: actix_web::web::Data<AppState>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if state.store.fault().is_none() {
+            continue;
+        }
+        match state.store.recover().await {
+            Ok(true) => {
+                state.streams.clear();
+                if let Err(e) = state.projector.catch_up(state.store.as_ref()) {
+                    tracing::error!(error = %e, "projections could not follow the reopened log");
+                }
+                tracing::warn!("the disk takes writes again: the log was reopened");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the disk still fails: appends stay closed");
+            }
+        }
+    }
+}

@@ -406,7 +406,7 @@ impl Modify for Conventions {
                     ("413", "Body larger than the limit (payload-too-large)"),
                     ("422", "Refused by a business rule; `type` names the rule (bypass-not-registered, placeholder-description, two-strikes-repaired, ...)"),
                     ("429", "More requests than the token's rate (rate-limited); retry after Retry-After"),
-                    ("503", "The event log cannot take writes now (service-unavailable); retry after Retry-After"),
+                    ("503", "The event log cannot take writes now: overload (service-unavailable), or the disk refused the write (storage-full, storage-failed); nothing was acknowledged: retry with the same Idempotency-Key after Retry-After"),
                 ]);
             }
             if let Some(op) = item.get.as_mut() {

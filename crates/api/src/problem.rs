@@ -84,6 +84,9 @@ pub enum ApiError {
     NotReady(String),
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
+    /// The disk refused the write: `full` for ENOSPC, else an I/O error. Never acknowledged.
+    #[error("the disk under the event log failed ({}): {detail}; the command was not acknowledged: retry with the same Idempotency-Key once the server is ready", if *.full { "no space left" } else { "I/O error" })]
+    Disk { full: bool, detail: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -96,6 +99,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::IdempotencyMismatch { .. } => ApiError::IdempotencyKeyReused,
             StoreError::Unavailable(m) => ApiError::Unavailable(m),
+            StoreError::Disk { kind, detail } => ApiError::Disk {
+                full: kind == repairledger_store::DiskFault::Full,
+                detail,
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -139,6 +146,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::DeliveryFailed(_) => "delivery-failed",
             ApiError::Unavailable(_) => "service-unavailable",
+            ApiError::Disk { full: true, .. } => "storage-full",
+            ApiError::Disk { full: false, .. } => "storage-failed",
             ApiError::NotReady(_) => "not-ready",
             ApiError::OperationNotPermitted { .. } => "role-not-permitted",
             ApiError::Internal(_) => "internal-error",
@@ -174,6 +183,8 @@ impl ApiError {
             ApiError::OccurredAtOutOfBounds(_) => "Business time out of bounds",
             ApiError::DeliveryFailed(_) => "Delivery failed",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Disk { full: true, .. } => "No space left for the event log",
+            ApiError::Disk { full: false, .. } => "The event log's disk failed",
             ApiError::NotReady(_) => "Not ready",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::OperationNotPermitted { .. } => "Not permitted for this person",
@@ -237,7 +248,9 @@ impl ResponseError for ApiError {
             ApiError::PositionNotReached { .. } => StatusCode::CONFLICT,
             ApiError::OccurredAtOutOfBounds(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::DeliveryFailed(_) => StatusCode::BAD_GATEWAY,
-            ApiError::Unavailable(_) | ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::NotReady(_) | ApiError::Disk { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -265,6 +278,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // The server retries the disk every few seconds (`disk_retry_seconds`).
+            ApiError::Disk { .. } => {
+                res.insert_header((header::RETRY_AFTER, "5"));
             }
             ApiError::MethodNotAllowed(allow) => {
                 res.insert_header((header::ALLOW, allow.as_str()));
@@ -300,6 +317,8 @@ pub fn all_codes() -> Vec<&'static str> {
         "method-not-allowed",
         "delivery-failed",
         "service-unavailable",
+        "storage-full",
+        "storage-failed",
         "not-ready",
         "internal-error",
     ];

@@ -27,10 +27,10 @@ async fn an_io_error_during_append_is_a_503_and_appends_nothing() {
         resp.headers()
             .get("Retry-After")
             .and_then(|v| v.to_str().ok()),
-        Some("1")
+        Some("5")
     );
     let body: Value = actix_web::test::read_body_json(resp).await;
-    assert_eq!(body["code"], "service-unavailable");
+    assert_eq!(body["code"], "storage-failed");
     assert_eq!(app.head(), head, "nothing half-written");
     // The retry with the same key goes through, once.
     let (s, b, _) = call(
@@ -78,13 +78,81 @@ async fn a_failed_flush_is_a_503_and_nothing_more_is_appended_until_the_log_is_r
     let head = app.head();
     let (s, b, _) = call(&svc, open("SN-2")).await;
     assert_eq!(s, 503, "{b}");
-    assert_eq!(b["code"], "service-unavailable");
+    assert_eq!(b["code"], "storage-failed");
     assert_eq!(app.head(), head, "nothing appended after a failed flush");
     let (s, b, _) = call(&svc, app.request(None, "GET", "/readyz", None, &[])).await;
     assert_eq!(s, 503, "{b}");
     assert!(
         b["detail"].as_str().unwrap_or_default().contains("flush"),
         "{b}"
+    );
+}
+
+#[actix_web::test]
+async fn a_full_disk_is_a_503_storage_full_until_the_disk_takes_writes_and_the_log_reopens() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let head = app.head();
+    let key = vec![("Idempotency-Key".to_string(), "k-full".to_string())];
+    let open = |serial: &str, key: &[(String, String)]| {
+        app.request(
+            Some("li.fr"),
+            "POST",
+            &format!("/v1/units/{serial}/returns"),
+            Some(&open_body("R-1")),
+            key,
+        )
+    };
+    app.store.inject_full_disk_flushes(1);
+    let (s, b, _) = call(&svc, open("SN-1", &key)).await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["code"], "storage-full");
+    assert!(
+        b["type"].as_str().unwrap().ends_with("/storage-full"),
+        "{b}"
+    );
+    // Still refused, and readiness names the fault, while the log is not reopened.
+    let (s, b, _) = call(&svc, open("SN-2", &[])).await;
+    assert_eq!((s, b["code"].as_str()), (503, Some("storage-full")), "{b}");
+    let (s, b, _) = call(&svc, app.request(None, "GET", "/readyz", None, &[])).await;
+    assert_eq!(s, 503, "{b}");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no space left"),
+        "{b}"
+    );
+    assert_eq!(app.head(), head, "nothing acknowledged, nothing visible");
+
+    // The disk takes writes again: the server's own retry reopens the log.
+    let task = actix_web::rt::spawn(repairledger_api::recover_from_disk_faults(
+        app.state.clone(),
+        std::time::Duration::from_millis(20),
+    ));
+    let mut ready = false;
+    for _ in 0..250 {
+        let (s, _, _) = call(&svc, app.request(None, "GET", "/readyz", None, &[])).await;
+        if s == 200 {
+            ready = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(ready, "ready again once the log reopened");
+    // The command that failed is retried with its key and answered once, whether or not its
+    // batch reached the disk before the fault.
+    let (s, b, _) = call(&svc, open("SN-1", &key)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b, _) = call(&svc, open("SN-1", &key)).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(app.head(), head + 2, "one return opened, once");
+    assert_eq!(
+        repairledger_store::EventStore::verify(&app.store)
+            .unwrap()
+            .first_broken,
+        None
     );
 }
 

@@ -202,6 +202,9 @@ struct Settings {
     /// How long a node trusts a customer key it read from the shared vault table, in
     /// milliseconds: an erasure made on another node is honoured here within this time.
     vault_cache_ms: u64,
+    /// After the disk failed a write, how often the server tries it again (a 1 MiB write and
+    /// an fsync beside the log) and, once it works, reopens the log so appends resume.
+    disk_retry_seconds: u64,
 }
 
 impl Default for Settings {
@@ -225,6 +228,7 @@ impl Default for Settings {
             postgres_schema: "repairledger".into(),
             postgres_http_workers: 16,
             vault_cache_ms: 1000,
+            disk_retry_seconds: 5,
         }
     }
 }
@@ -966,6 +970,10 @@ async fn serve(s: Settings) -> Result<i32, String> {
             tokio::spawn(repairledger_api::outbox::run(
                 state.clone(),
                 std::time::Duration::from_secs(1),
+            ));
+            tokio::spawn(repairledger_api::recover_from_disk_faults(
+                state.clone(),
+                std::time::Duration::from_secs(s.disk_retry_seconds.max(1)),
             ));
         }
         Log::Postgres(pg) => {

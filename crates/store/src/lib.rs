@@ -43,9 +43,46 @@ pub enum StoreError {
     Unavailable(String),
     #[error("storage error: {0}")]
     Storage(String),
+    /// The disk refused a write or an fsync. Nothing was acknowledged; after a failed flush the
+    /// log takes no more appends until it is reopened (see `EventStore::recover`).
+    #[error("the disk failed ({kind}): {detail}")]
+    Disk { kind: DiskFault, detail: String },
     /// A stored record does not decode or its hash does not match.
     #[error("corrupt record at position {position}: {reason}")]
     Corrupt { position: u64, reason: String },
+}
+
+/// How a disk failed, for the operator: a full disk wants space, an I/O error wants a disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskFault {
+    /// ENOSPC: no space left on the device.
+    Full,
+    /// EIO or any other I/O error.
+    Io,
+}
+
+impl std::fmt::Display for DiskFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DiskFault::Full => "no space left on the device",
+            DiskFault::Io => "I/O error",
+        })
+    }
+}
+
+impl DiskFault {
+    /// Sorts an I/O error: ENOSPC (and EDQUOT, a full quota) is a full disk, anything else an
+    /// I/O error.
+    pub fn of(e: &std::io::Error) -> DiskFault {
+        if e.kind() == std::io::ErrorKind::StorageFull
+            || e.kind() == std::io::ErrorKind::QuotaExceeded
+            || e.to_string().contains("No space left on device")
+        {
+            DiskFault::Full
+        } else {
+            DiskFault::Io
+        }
+    }
 }
 
 /// What the log offers to the rest of the system. Implementations must pass
@@ -104,5 +141,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// does not: readiness answers 503 with it.
     fn fault(&self) -> Option<String> {
         None
+    }
+
+    /// After a disk fault: checks that the disk takes a write and an fsync again and, if it
+    /// does, reopens the log from what is really on disk (checked against the head record) so
+    /// appends resume. `Ok(true)` when it reopened, `Ok(false)` when there was no fault.
+    async fn recover(&self) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }

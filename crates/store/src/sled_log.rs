@@ -116,21 +116,46 @@ pub(crate) fn event_key(position: u64) -> Vec<u8> {
 /// A handle on the log; cheap to clone.
 #[derive(Clone)]
 pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+/// What outlives a reopen: the configuration, the fault switches, the durable head readers
+/// follow.
+struct Inner {
+    config: SledStoreConfig,
+    /// The open files and their writer; `None` only while `recover` reopens them (or after a
+    /// reopen failed, until the next attempt).
+    live: std::sync::RwLock<Option<Live>>,
+    checkpoints: crate::checkpoint_files::CheckpointFiles,
+    faults: Arc<std::sync::atomic::AtomicU32>,
+    flush_faults: Arc<std::sync::atomic::AtomicU32>,
+    /// Injected flush failures answer a full disk instead of an I/O error.
+    flush_faults_full: Arc<std::sync::atomic::AtomicBool>,
+    /// Holds every flush until released (tests of what readers see while a batch is applied
+    /// but not yet durable).
+    flush_gate: watch::Sender<bool>,
+    /// Set when the disk failed a flush: see `Writer::poisoned`.
+    poisoned: Arc<std::sync::Mutex<Option<(crate::DiskFault, String)>>>,
+    stats: Arc<WriterStats>,
+    /// The last durable position. Readers see the log up to here and no further: a batch sled
+    /// holds in memory but has not flushed may vanish in a power cut, and its positions would
+    /// then be written again with other events.
+    head_tx: Arc<watch::Sender<u64>>,
+    recovering: tokio::sync::Mutex<()>,
+}
+
+/// One opening of the sled files.
+struct Live {
     trees: Trees,
     /// The head record as found at open (`verify` compares the log with it).
     recorded: Option<Head>,
-    checkpoints: Arc<crate::checkpoint_files::CheckpointFiles>,
-    faults: Arc<std::sync::atomic::AtomicU32>,
-    flush_faults: Arc<std::sync::atomic::AtomicU32>,
-    /// Set when a flush failed: see `Writer::poisoned`.
-    poisoned: Arc<std::sync::Mutex<Option<String>>>,
-    stats: Arc<WriterStats>,
+    /// The writer's head record, to report a record that cannot be written.
+    witness: Option<HeadWitness>,
     tx: mpsc::Sender<Msg>,
-    head_rx: watch::Receiver<u64>,
-    _writer: Arc<WriterGuard>,
+    _writer: WriterGuard,
 }
 
-/// Stops the writer when the last handle goes away.
+/// Stops the writer when its opening goes away.
 struct WriterGuard {
     tx: mpsc::Sender<Msg>,
 }
@@ -424,94 +449,248 @@ fn open_head_record(
     Ok((Some(HeadWitness::spawn(record)), recorded))
 }
 
+/// The sled files opened and checked, before a writer runs on them.
+struct Opened {
+    trees: Trees,
+    head: Head,
+    witness: Option<HeadWitness>,
+    recorded: Option<Head>,
+}
+
+/// Opens the sled files and checks them: the format, the tail (or, with `verify_on_open`, the
+/// whole chain) and the head record beside them.
+fn open_files(config: &SledStoreConfig) -> Result<Opened, StoreError> {
+    let db = open_db(config)?;
+    let open = |name: &str| db.open_tree(name).map_err(storage);
+    let trees = Trees {
+        log: open("log")?,
+        checkpoints: open("checkpoints")?,
+        db: db.clone(),
+    };
+    match trees.log.get(prefixed(META, FORMAT)).map_err(storage)? {
+        Some(v) if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&from_be(&v)?) => {
+            return Err(storage(format!(
+                "log format {} is not supported (expected {OLDEST_FORMAT} to {FORMAT_VERSION})",
+                from_be(&v)?
+            )))
+        }
+        Some(v) if from_be(&v)? == FORMAT_VERSION => {}
+        _ => {
+            trees
+                .log
+                .insert(prefixed(META, FORMAT), &be(FORMAT_VERSION))
+                .map_err(storage)?;
+            db.flush().map_err(disk_error)?;
+        }
+    }
+    let head = if config.check_tail {
+        trees.check_tail()?
+    } else {
+        trees.head()?
+    };
+    if config.check_tail && config.verify_on_open {
+        // sled checks a page's checksum only when it reads it: bit rot in the middle of the
+        // log would otherwise be found by the first reader, long after the server started.
+        let report = trees.verify(head.clone())?;
+        if let (Some(position), reason) = (report.first_broken, report.reason) {
+            return Err(StoreError::Corrupt {
+                position,
+                reason: reason.unwrap_or_default(),
+            });
+        }
+    }
+    let (witness, recorded) = if config.temporary || !config.head_record {
+        (None, None)
+    } else {
+        open_head_record(config, &trees, &head)?
+    };
+    Ok(Opened {
+        trees,
+        head,
+        witness,
+        recorded,
+    })
+}
+
 impl SledStore {
     /// Opens (or creates) the log. Must be called inside a tokio runtime: the writer is a task.
     /// Refuses to open a log whose tail does not verify, naming the position.
     pub fn open(config: SledStoreConfig) -> Result<SledStore, StoreError> {
-        let db = open_db(&config)?;
-        let open = |name: &str| db.open_tree(name).map_err(storage);
-        let trees = Trees {
-            log: open("log")?,
-            checkpoints: open("checkpoints")?,
-            db: db.clone(),
-        };
-        match trees.log.get(prefixed(META, FORMAT)).map_err(storage)? {
-            Some(v) if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&from_be(&v)?) => {
-                return Err(storage(format!(
-                    "log format {} is not supported (expected {OLDEST_FORMAT} to {FORMAT_VERSION})",
-                    from_be(&v)?
-                )))
+        let opened = open_files(&config)?;
+        let (head_tx, _) = watch::channel(opened.head.position);
+        let inner = Arc::new(Inner {
+            checkpoints: crate::checkpoint_files::CheckpointFiles::new(
+                config.path.join("checkpoints"),
+            ),
+            config,
+            live: std::sync::RwLock::new(None),
+            faults: Arc::new(std::sync::atomic::AtomicU32::new(0)),
+            flush_faults: Arc::new(std::sync::atomic::AtomicU32::new(0)),
+            flush_faults_full: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            flush_gate: watch::channel(false).0,
+            poisoned: Arc::new(std::sync::Mutex::new(None)),
+            stats: Arc::new(WriterStats::default()),
+            head_tx: Arc::new(head_tx),
+            recovering: tokio::sync::Mutex::new(()),
+        });
+        let store = SledStore { inner };
+        store.start(opened);
+        Ok(store)
+    }
+
+    /// Starts a writer on freshly opened files and makes them the live ones.
+    fn start(&self, opened: Opened) {
+        let inner = &self.inner;
+        let Opened {
+            trees,
+            head,
+            witness,
+            recorded,
+        } = opened;
+        let (tx, rx) = mpsc::channel(inner.config.queue_capacity.max(1));
+        inner.head_tx.send_if_modified(|p| {
+            let ahead = head.position > *p;
+            if ahead {
+                *p = head.position;
             }
-            Some(v) if from_be(&v)? == FORMAT_VERSION => {}
-            _ => {
-                trees
-                    .log
-                    .insert(prefixed(META, FORMAT), &be(FORMAT_VERSION))
-                    .map_err(storage)?;
-                db.flush().map_err(storage)?;
-            }
-        }
-        let head = if config.check_tail {
-            trees.check_tail()?
-        } else {
-            trees.head()?
-        };
-        if config.check_tail && config.verify_on_open {
-            // sled checks a page's checksum only when it reads it: bit rot in the middle of the
-            // log would otherwise be found by the first reader, long after the server started.
-            let report = trees.verify(head.clone())?;
-            if let (Some(position), reason) = (report.first_broken, report.reason) {
-                return Err(StoreError::Corrupt {
-                    position,
-                    reason: reason.unwrap_or_default(),
-                });
-            }
-        }
-        let (witness, recorded) = if config.temporary || !config.head_record {
-            (None, None)
-        } else {
-            open_head_record(&config, &trees, &head)?
-        };
-        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let (head_tx, head_rx) = watch::channel(head.position);
-        let faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let flush_faults = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let poisoned = Arc::new(std::sync::Mutex::new(None));
-        let stats = Arc::new(WriterStats::default());
+            ahead
+        });
         let writer = Writer {
             trees: trees.clone(),
-            faults: faults.clone(),
-            flush_faults: flush_faults.clone(),
-            poisoned: poisoned.clone(),
+            faults: inner.faults.clone(),
+            flush_faults: inner.flush_faults.clone(),
+            flush_faults_full: inner.flush_faults_full.clone(),
+            flush_gate: inner.flush_gate.subscribe(),
+            poisoned: inner.poisoned.clone(),
             head,
-            max_batch: config.max_batch.max(1),
-            gather_wait: config.gather_wait,
-            head_tx,
-            stats: stats.clone(),
+            max_batch: inner.config.max_batch.max(1),
+            gather_wait: inner.config.gather_wait,
+            head_tx: inner.head_tx.clone(),
+            stats: inner.stats.clone(),
             versions: HashMap::new(),
-            witness,
+            witness: witness.clone(),
         };
         tokio::spawn(writer.run(rx));
-        Ok(SledStore {
-            checkpoints: Arc::new(crate::checkpoint_files::CheckpointFiles::new(
-                config.path.join("checkpoints"),
-            )),
+        *inner.live.write().unwrap_or_else(|p| p.into_inner()) = Some(Live {
             trees,
             recorded,
-            faults,
-            flush_faults,
-            poisoned,
-            stats,
+            witness,
             tx: tx.clone(),
-            head_rx,
-            _writer: Arc::new(WriterGuard { tx }),
+            _writer: WriterGuard { tx },
+        });
+    }
+
+    fn trees(&self) -> Result<Trees, StoreError> {
+        self.with_live(|l| l.trees.clone())
+    }
+
+    fn tx(&self) -> Result<mpsc::Sender<Msg>, StoreError> {
+        self.with_live(|l| l.tx.clone())
+    }
+
+    fn with_live<T>(&self, f: impl FnOnce(&Live) -> T) -> Result<T, StoreError> {
+        let live = self.inner.live.read().unwrap_or_else(|p| p.into_inner());
+        live.as_ref().map(f).ok_or_else(|| {
+            StoreError::Unavailable("the log is being reopened after a disk fault".into())
         })
+    }
+
+    /// The last durable position: what readers may see.
+    fn durable(&self) -> u64 {
+        *self.inner.head_tx.borrow()
+    }
+
+    /// After a disk fault, reopens the log once the disk takes a write and an fsync again.
+    ///
+    /// sled keeps a failed write in memory as if it were on disk and refuses everything after
+    /// an I/O error, so the only safe way on is to let go of the files and read them again:
+    /// what the failed flush left (all, part or none of its batch) is then what the log holds,
+    /// checked against the head record like any start. Readers see nothing past the last
+    /// durable position meanwhile.
+    pub async fn reopen_after_fault(&self) -> Result<bool, StoreError> {
+        let _one = self.inner.recovering.lock().await;
+        let missing = self.with_live(|_| ()).is_err();
+        if self.poison().is_none() && !missing {
+            return Ok(false);
+        }
+        if self.inner.config.temporary {
+            return Err(StoreError::Unavailable(
+                "a temporary log cannot be reopened".into(),
+            ));
+        }
+        let path = self.inner.config.path.clone();
+        tokio::task::spawn_blocking(move || probe_disk(&path))
+            .await
+            .map_err(|e| storage(format!("the disk probe stopped: {e}")))??;
+        let old = self
+            .inner
+            .live
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(live) = old {
+            let (done, wait) = oneshot::channel();
+            if live.tx.send(Msg::Shutdown(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
+        let config = self.inner.config.clone();
+        let opened = tokio::task::spawn_blocking(move || open_files(&config))
+            .await
+            .map_err(|e| storage(format!("the reopen stopped: {e}")))?;
+        let opened = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                self.set_poison(
+                    crate::DiskFault::Io,
+                    format!("the log could not be reopened: {e}"),
+                );
+                return Err(e);
+            }
+        };
+        let durable = self.durable();
+        if opened.head.position < durable {
+            let e = StoreError::Corrupt {
+                position: opened.head.position + 1,
+                reason: format!(
+                    "after reopening, the log ends at {} although {durable} was durable",
+                    opened.head.position
+                ),
+            };
+            self.set_poison(crate::DiskFault::Io, e.to_string());
+            return Err(e);
+        }
+        self.start(opened);
+        *self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+        tracing::warn!("the log was reopened after a disk fault; appends resume");
+        Ok(true)
+    }
+
+    fn poison(&self) -> Option<(crate::DiskFault, String)> {
+        self.inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_poison(&self, kind: crate::DiskFault, why: String) {
+        *self
+            .inner
+            .poisoned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((kind, why));
     }
 
     /// Drains the write queue, flushes, and stops the writer. Later appends answer `Unavailable`.
     pub async fn shutdown(&self) {
+        let Ok(tx) = self.tx() else { return };
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Shutdown(done)).await.is_ok() {
+        if tx.send(Msg::Shutdown(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -519,24 +698,94 @@ impl SledStore {
     /// Makes the next `n` batch writes fail as a disk would (full, I/O error), before anything
     /// is written: for testing that a failed append is answered and leaves nothing behind.
     pub fn inject_write_failures(&self, n: u32) {
-        self.faults.store(n, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .faults
+            .store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Makes the next `n` flushes fail as a disk would after the batch was written (fsync
     /// returning EIO): for testing that nothing is acknowledged and nothing more is appended.
     pub fn inject_flush_failures(&self, n: u32) {
-        self.flush_faults
+        self.inner
+            .flush_faults_full
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .flush_faults
             .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Like `inject_flush_failures`, with the disk full (ENOSPC) instead of an I/O error.
+    pub fn inject_full_disk_flushes(&self, n: u32) {
+        self.inner
+            .flush_faults_full
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .flush_faults
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Holds every flush (`true`) until released (`false`): batches are applied in sled's
+    /// memory but not durable meanwhile.
+    pub fn hold_flushes(&self, hold: bool) {
+        self.inner.flush_gate.send_replace(hold);
     }
 
     /// Flushes and commits since the store opened.
     pub fn group_commit_stats(&self) -> (u64, u64) {
-        self.stats.snapshot()
+        self.inner.stats.snapshot()
     }
 
     /// Bytes the log takes on disk.
     pub fn size_on_disk(&self) -> u64 {
-        self.trees.db.size_on_disk().unwrap_or(0)
+        self.trees()
+            .ok()
+            .and_then(|t| t.db.size_on_disk().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Writes and fsyncs a scratch file beside the log (as large as a sled segment, so a disk with
+/// a few bytes free does not pass), then removes it: does the disk take writes again?
+fn probe_disk(dir: &std::path::Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let path = dir.join("disk-probe");
+    let result = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&vec![0u8; 1 << 20])?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::remove_file(&path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        StoreError::Disk {
+            kind: crate::DiskFault::of(&e),
+            detail: format!("the disk still fails a test write: {e}"),
+        }
+    })
+}
+
+/// The same failure for each caller of a batch.
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Disk { kind, detail } => StoreError::Disk {
+            kind: *kind,
+            detail: detail.clone(),
+        },
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        other => StoreError::Storage(other.to_string()),
+    }
+}
+
+/// Sorts a sled error from a write or a flush: the disk's own failures are `Disk`.
+fn disk_error(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::Disk {
+            kind: crate::DiskFault::of(&io),
+            detail: io.to_string(),
+        },
+        other => storage(other),
     }
 }
 
@@ -544,7 +793,7 @@ impl SledStore {
 impl EventStore for SledStore {
     async fn import(&self, events: Vec<RecordedEvent>) -> Result<Head, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
+        self.tx()?
             .send(Msg::Import(events, reply))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
@@ -554,18 +803,28 @@ impl EventStore for SledStore {
     }
 
     fn queue_depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.tx()
+            .map(|tx| tx.max_capacity() - tx.capacity())
+            .unwrap_or(0)
     }
 
     fn fault(&self) -> Option<String> {
-        self.poisoned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        if let Some((kind, why)) = self.poison() {
+            return Some(format!("{kind}: {why}"));
+        }
+        match self.with_live(|l| l.witness.as_ref().and_then(HeadWitness::failure)) {
+            Ok(Some(failure)) => Some(format!("the head record cannot be written: {failure}")),
+            Ok(None) => None,
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    async fn recover(&self) -> Result<bool, StoreError> {
+        self.reopen_after_fault().await
     }
 
     async fn append(&self, commit: Commit) -> Result<AppendResult, StoreError> {
-        crate::plan::submit(&self.tx, commit, Msg::Append).await
+        crate::plan::submit(&self.tx()?, commit, Msg::Append).await
     }
 
     fn read_stream(
@@ -574,39 +833,51 @@ impl EventStore for SledStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Deciding may see a batch that is not yet durable: a command chained onto it is
+        // flushed after it, and nothing is chained after a failed flush.
+        let trees = self.trees()?;
         let start = stream_key(stream, from_version.max(1));
         let end = stream_key(stream, u64::MAX);
-        self.trees
+        trees
             .log
             .range(start..=end)
             .take(limit)
             .map(|kv| {
                 let (_, pos) = kv.map_err(storage)?;
-                self.trees.event(from_be(&pos)?)
+                trees.event(from_be(&pos)?)
             })
             .collect()
     }
 
     fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let durable = self.durable();
+        if after >= durable {
+            return Ok(Vec::new());
+        }
+        let trees = self.trees()?;
         let start = event_key(after.saturating_add(1));
-        let end = event_key(u64::MAX);
-        self.trees
+        let end = event_key(durable);
+        trees
             .log
             .range(start..=end)
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv.map_err(storage)?;
-                self.trees.decode(from_be(&k[1..])?, &v)
+                trees.decode(from_be(&k[1..])?, &v)
             })
             .collect()
     }
 
     fn idempotency(&self, key: &str) -> Result<Option<(String, AppendResult)>, StoreError> {
-        match self.trees.idem(key)? {
+        let trees = self.trees()?;
+        match trees.idem(key)? {
+            // A retry racing its original's flush goes to the writer, which answers it once
+            // that flush has returned: never a replay of what may still be lost.
+            Some(rec) if rec.last > self.durable() => Ok(None),
             Some(rec) => Ok(Some((
                 rec.fingerprint,
                 AppendResult {
-                    events: self.trees.range(rec.first, rec.last)?,
+                    events: trees.range(rec.first, rec.last)?,
                     last_position: rec.last,
                     duplicate: true,
                 },
@@ -616,24 +887,38 @@ impl EventStore for SledStore {
     }
 
     fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        self.trees.stream_version(stream)
+        self.trees()?.stream_version(stream)
     }
 
     fn head(&self) -> Result<Head, StoreError> {
-        self.trees.head()
+        let durable = self.durable();
+        let trees = self.trees()?;
+        let head = trees.head()?;
+        if head.position <= durable {
+            return Ok(head);
+        }
+        // sled already holds a batch whose flush has not returned: the head is the last
+        // durable event.
+        Ok(Head {
+            position: durable,
+            hash: match durable {
+                0 => GENESIS_HASH.to_string(),
+                p => trees.event(p)?.hash,
+            },
+        })
     }
 
     fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        self.checkpoints.save(name, checkpoint)
+        self.inner.checkpoints.save(name, checkpoint)
     }
 
     fn load_checkpoint(&self, name: &str) -> Result<Option<Checkpoint>, StoreError> {
-        if let Some(cp) = self.checkpoints.load(name)? {
+        if let Some(cp) = self.inner.checkpoints.load(name)? {
             return Ok(Some(cp));
         }
         // Written by a version that kept checkpoints inside sled.
         match self
-            .trees
+            .trees()?
             .checkpoints
             .get(name.as_bytes())
             .map_err(storage)?
@@ -644,11 +929,12 @@ impl EventStore for SledStore {
     }
 
     fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut report = self.trees.verify(self.trees.head()?)?;
+        let (trees, recorded) = self.with_live(|l| (l.trees.clone(), l.recorded.clone()))?;
+        let mut report = trees.verify(trees.head()?)?;
         if report.first_broken.is_none() {
-            if let Some(recorded) = &self.recorded {
+            if let Some(recorded) = &recorded {
                 if let Err(StoreError::Corrupt { position, reason }) =
-                    self.trees.agrees_with_record(&report.head, recorded)
+                    trees.agrees_with_record(&report.head, recorded)
                 {
                     report.first_broken = Some(position);
                     report.reason = Some(reason);
@@ -659,7 +945,7 @@ impl EventStore for SledStore {
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
-        self.head_rx.clone()
+        self.inner.head_tx.subscribe()
     }
 }
 
@@ -670,16 +956,19 @@ struct Writer {
     faults: Arc<std::sync::atomic::AtomicU32>,
     /// Flushes to fail on purpose, after the batch was applied.
     flush_faults: Arc<std::sync::atomic::AtomicU32>,
+    flush_faults_full: Arc<std::sync::atomic::AtomicBool>,
+    /// While `true`, flushes wait (tests).
+    flush_gate: watch::Receiver<bool>,
     /// Once a flush failed, the pages it covered may be lost while sled's memory says they are
     /// written (the "fsyncgate" lesson: a failed fsync is not retried, it is final for those
     /// pages). Chaining more events onto that head could bury a hole in the log, so nothing more
     /// is written until the store is reopened, which re-reads what is really on disk.
-    poisoned: Arc<std::sync::Mutex<Option<String>>>,
+    poisoned: Arc<std::sync::Mutex<Option<(crate::DiskFault, String)>>>,
     head: Head,
     max_batch: usize,
     /// How long a group waits for more commits before it goes to disk anyway.
     gather_wait: Duration,
-    head_tx: watch::Sender<u64>,
+    head_tx: Arc<watch::Sender<u64>>,
     stats: Arc<WriterStats>,
     /// Writes each durable head to the head record (none for a temporary log).
     witness: Option<HeadWitness>,
@@ -738,14 +1027,24 @@ impl Writer {
                         continue;
                     }
                     Control::Shutdown(done) => {
-                        let _ = self.trees.db.flush_async().await;
+                        let flushed = self.trees.db.flush_async().await.is_ok();
+                        let poisoned = self
+                            .poisoned
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .is_some();
                         if let Some(w) = self.witness.take() {
-                            // The record holds the final head before the files are released.
-                            w.durable(&self.head);
-                            let head = self.head.clone();
-                            let waiter = w.clone();
-                            let _ = tokio::task::spawn_blocking(move || waiter.wait_written(&head))
-                                .await;
+                            // The record holds the final head before the files are released,
+                            // but only a head the disk really took: after a failed flush,
+                            // sled's memory holds a batch the disk may not.
+                            if flushed && !poisoned {
+                                w.durable(&self.head);
+                                let head = self.head.clone();
+                                let waiter = w.clone();
+                                let _ =
+                                    tokio::task::spawn_blocking(move || waiter.wait_written(&head))
+                                        .await;
+                            }
                             w.stop();
                         }
                         // Release the database before answering, so the caller may reopen it.
@@ -763,22 +1062,20 @@ impl Writer {
             match woke {
                 Woke::Flushed(result) => {
                     let f = flushing.take().expect("a flush was running");
-                    let durable = match result {
-                        Ok(Ok(_)) => Ok(()),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(e) => Err(e.to_string()),
+                    let failed = match result {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(e)) => Some(disk_error(e)),
+                        Err(e) => Some(storage(e)),
                     };
-                    if let Err(e) = &durable {
-                        let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
-                        p.get_or_insert_with(|| {
-                            format!(
-                                "the disk failed a flush ({e}): no more appends until the \
-                                 server is restarted and the log reopened"
-                            )
-                        });
+                    if let Some(e) = &failed {
+                        self.poison_with(e, "a flush");
                     }
                     for s in f.groups {
-                        self.settle(s, durable.clone());
+                        let durable = match &failed {
+                            None => Ok(()),
+                            Some(e) => Err(copy_error(e)),
+                        };
+                        self.settle(s, durable);
                     }
                 }
                 Woke::Msg(Some(msg)) => {
@@ -839,15 +1136,26 @@ impl Writer {
                             |n| n.checked_sub(1),
                         )
                         .is_ok();
+                    let full = self
+                        .flush_faults_full
+                        .load(std::sync::atomic::Ordering::SeqCst);
+                    let mut gate = self.flush_gate.clone();
                     flushing = Some(Flushing {
                         handle: tokio::spawn(async move {
-                            let flushed = db.flush_async().await;
+                            let _ = gate.wait_for(|held| !held).await;
                             if fail {
-                                return Err(sled::Error::Io(std::io::Error::other(
-                                    "injected fsync failure",
-                                )));
+                                // As a real failed write-back: the disk did not take the
+                                // batch, sled's memory still holds it.
+                                return Err(sled::Error::Io(if full {
+                                    std::io::Error::new(
+                                        std::io::ErrorKind::StorageFull,
+                                        "injected: no space left on device",
+                                    )
+                                } else {
+                                    std::io::Error::other("injected fsync failure")
+                                }));
                             }
-                            flushed
+                            db.flush_async().await
                         }),
                         groups,
                     });
@@ -885,20 +1193,32 @@ impl Writer {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(storage("injected I/O error"));
+            // Refused before sled took anything: nothing to doubt, so no poisoning.
+            return Err(StoreError::Disk {
+                kind: crate::DiskFault::Io,
+                detail: "injected I/O error".into(),
+            });
         }
-        if let Some(why) = self
+        if let Some((kind, why)) = self
             .poisoned
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
         {
-            return Err(StoreError::Unavailable(why));
+            return Err(StoreError::Disk { kind, detail: why });
         }
         // A head record that cannot be written means a loss could go unnoticed: write nothing
         // more until it can (the failure is retried by the record's thread).
         if let Some(failure) = self.witness.as_ref().and_then(HeadWitness::failure) {
-            return Err(StoreError::Storage(failure));
+            let kind = if failure.contains("No space left") {
+                crate::DiskFault::Full
+            } else {
+                crate::DiskFault::Io
+            };
+            return Err(StoreError::Disk {
+                kind,
+                detail: format!("the head record cannot be written: {failure}"),
+            });
         }
         let mut batch = sled::Batch::default();
         let mut idems: Vec<&(String, IdemRecord)> = extra_keys.iter().collect();
@@ -922,8 +1242,34 @@ impl Writer {
         }
         batch.insert(prefixed(META, HEAD_POSITION), &be(head.position));
         batch.insert(prefixed(META, HEAD_HASH), head.hash.as_bytes());
-        // One tree, one batch: atomic, and far cheaper than a multi-tree transaction.
-        self.trees.log.apply_batch(batch).map_err(storage)
+        // One tree, one batch: atomic, and far cheaper than a multi-tree transaction. sled
+        // fails a batch only after its own write-back failed, and then refuses everything:
+        // its memory and the disk may differ, so the log is poisoned like after a failed flush.
+        self.trees.log.apply_batch(batch).map_err(|e| {
+            let e = disk_error(e);
+            if matches!(e, StoreError::Disk { .. }) {
+                self.poison_with(&e, "a write");
+            }
+            e
+        })
+    }
+
+    /// Stops appends after the disk failed: see `poisoned`.
+    fn poison_with(&self, e: &StoreError, what: &str) {
+        let (kind, detail) = match e {
+            StoreError::Disk { kind, detail } => (*kind, detail.clone()),
+            other => (crate::DiskFault::Io, other.to_string()),
+        };
+        let mut p = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+        p.get_or_insert_with(|| {
+            (
+                kind,
+                format!(
+                    "the disk failed {what} ({detail}): no more appends until the log is \
+                     reopened, which the server tries once the disk takes writes again"
+                ),
+            )
+        });
     }
 
     /// Checks that `events` continue this log's chain exactly, then writes them in one
@@ -944,7 +1290,11 @@ impl Writer {
         self.versions.clear();
         match persisted {
             Ok(()) => {
-                self.trees.db.flush_async().await.map_err(storage)?;
+                if let Err(e) = self.trees.db.flush_async().await {
+                    let e = disk_error(e);
+                    self.poison_with(&e, "the flush of an import");
+                    return Err(e);
+                }
                 if let Some(w) = &self.witness {
                     w.durable(&head);
                 }
@@ -1005,7 +1355,7 @@ impl Writer {
 
     /// Answers a staged batch's callers once the flush that covers it has returned (`durable`):
     /// nothing is acknowledged before it is on disk.
-    fn settle(&mut self, staged: Staged, durable: Result<(), String>) {
+    fn settle(&mut self, staged: Staged, durable: Result<(), StoreError>) {
         let Staged {
             replies,
             outcomes,
@@ -1013,7 +1363,7 @@ impl Writer {
             applied,
             ..
         } = staged;
-        let durable = applied.map_err(|e| e.to_string()).and(durable);
+        let durable = applied.and(durable);
         match &durable {
             Ok(()) => {
                 if head.position > *self.head_tx.borrow() && head.position <= self.head.position {
@@ -1035,7 +1385,7 @@ impl Writer {
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match (&durable, outcome) {
                 (_, Outcome::Rejected(e)) => Err(e),
-                (Err(e), _) => Err(StoreError::Storage(e.clone())),
+                (Err(e), _) => Err(copy_error(e)),
                 (Ok(()), Outcome::Accepted { events, .. }) => {
                     let last_position = events.last().map(|e| e.position).unwrap_or(0);
                     Ok(AppendResult {

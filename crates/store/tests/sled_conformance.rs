@@ -188,8 +188,8 @@ async fn a_failed_write_acknowledges_nothing_and_leaves_nothing_behind() {
     let head = store.head().unwrap();
     store.inject_write_failures(1);
     match store.append(commit("a", 3, Some("k"))).await {
-        Err(StoreError::Storage(m)) => assert!(m.contains("injected")),
-        other => panic!("expected a storage error, got {other:?}"),
+        Err(StoreError::Disk { detail, .. }) => assert!(detail.contains("injected")),
+        other => panic!("expected a disk error, got {other:?}"),
     }
     assert_eq!(store.head().unwrap(), head, "nothing half-written");
     assert_eq!(store.stream_version("a").unwrap(), Some(2));
