@@ -32,6 +32,11 @@ rebuild:
 crash:
     CRASH_CYCLES=100 cargo test --release -p repairledger --test crash -- --nocapture
 
+# The restore drill (docs/operations.md): online export under 16 writers, import, same head.
+restore-drill:
+    cargo build --release -p repairledger
+    SECONDS_OF_LOAD=20 bash scripts/restore-drill.sh target/release/repairledger
+
 # Property tests with many more cases than CI.
 proptest:
     PROPTEST_CASES=5000 cargo test --release -p repairledger-domain --test interleavings
