@@ -149,6 +149,44 @@ fn storage(e: impl std::fmt::Display) -> StoreError {
 /// How long `open` waits for a file lock still held by a store that was just dropped.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// sled's log file, synced after every flush. sled 0.34 makes a flush "stable" with
+/// `sync_file_range` on Linux, which writes the pages but neither the file's size nor the
+/// drive's cache: after a power cut, groups already acknowledged were gone (found by the
+/// power-loss test on faultfs, crates/cli/tests/powerloss.rs). An fdatasync of the same file
+/// after each flush makes the acknowledgement true.
+#[derive(Clone)]
+struct LogFile(Option<Arc<std::fs::File>>);
+
+impl LogFile {
+    fn open(config: &SledStoreConfig) -> Result<LogFile, StoreError> {
+        if config.temporary {
+            return Ok(LogFile(None));
+        }
+        let io = |p: &std::path::Path, e: std::io::Error| storage(format!("{}: {e}", p.display()));
+        // sled writes `conf` once, when it creates the log, and syncs neither it nor the
+        // directories: a power cut soon after left a log sled refuses to open.
+        let mut synced = vec![config.path.join("conf"), config.path.clone()];
+        if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            synced.push(parent.to_path_buf());
+        }
+        for p in synced {
+            std::fs::File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io(&p, e))?;
+        }
+        let db = config.path.join("db");
+        let file = std::fs::File::open(&db).map_err(|e| io(&db, e))?;
+        Ok(LogFile(Some(Arc::new(file))))
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        match &self.0 {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Opens the sled files. sled 0.34's I/O threads may hold the file lock for a moment after the
 /// last handle is dropped, so a reopen right after `shutdown` waits a bounded while instead of
 /// failing; a log held by another live process still fails once `LOCK_WAIT` has passed.
@@ -378,6 +416,7 @@ fn open_head_record(
     config: &SledStoreConfig,
     trees: &Trees,
     head: &Head,
+    log_file: &LogFile,
 ) -> Result<(Option<HeadWitness>, Option<Head>), StoreError> {
     let had_content = HeadRecord::exists_with_content(&config.path);
     if !config.check_tail {
@@ -419,6 +458,7 @@ fn open_head_record(
                 .insert(prefixed(META, WITNESSED), &be(1))
                 .map_err(storage)?;
             trees.db.flush().map_err(storage)?;
+            log_file.sync().map_err(storage)?;
         }
     }
     Ok((Some(HeadWitness::spawn(record)), recorded))
@@ -429,6 +469,7 @@ impl SledStore {
     /// Refuses to open a log whose tail does not verify, naming the position.
     pub fn open(config: SledStoreConfig) -> Result<SledStore, StoreError> {
         let db = open_db(&config)?;
+        let log_file = LogFile::open(&config)?;
         let open = |name: &str| db.open_tree(name).map_err(storage);
         let trees = Trees {
             log: open("log")?,
@@ -449,6 +490,7 @@ impl SledStore {
                     .insert(prefixed(META, FORMAT), &be(FORMAT_VERSION))
                     .map_err(storage)?;
                 db.flush().map_err(storage)?;
+                log_file.sync().map_err(storage)?;
             }
         }
         let head = if config.check_tail {
@@ -470,7 +512,7 @@ impl SledStore {
         let (witness, recorded) = if config.temporary || !config.head_record {
             (None, None)
         } else {
-            open_head_record(&config, &trees, &head)?
+            open_head_record(&config, &trees, &head, &log_file)?
         };
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (head_tx, head_rx) = watch::channel(head.position);
@@ -490,6 +532,7 @@ impl SledStore {
             stats: stats.clone(),
             versions: HashMap::new(),
             witness,
+            log_file,
         };
         tokio::spawn(writer.run(rx));
         Ok(SledStore {
@@ -683,6 +726,8 @@ struct Writer {
     stats: Arc<WriterStats>,
     /// Writes each durable head to the head record (none for a temporary log).
     witness: Option<HeadWitness>,
+    /// Synced after each flush: see `LogFile`.
+    log_file: LogFile,
     /// Versions of streams written since start, as applied to sled: reading a stream's version
     /// from sled is a reverse range scan, which cost a tenth of the writer's time (measured).
     /// Bounded: emptied when it reaches `VERSION_CACHE`; emptied on any failure too, so it
@@ -739,6 +784,7 @@ impl Writer {
                     }
                     Control::Shutdown(done) => {
                         let _ = self.trees.db.flush_async().await;
+                        let _ = self.log_file.sync();
                         if let Some(w) = self.witness.take() {
                             // The record holds the final head before the files are released.
                             w.durable(&self.head);
@@ -830,6 +876,7 @@ impl Writer {
                 deadline = None;
                 if groups.iter().any(|s| s.wrote) {
                     let db = self.trees.db.clone();
+                    let log_file = self.log_file.clone();
                     self.stats.record_flush();
                     let fail = self
                         .flush_faults
@@ -841,7 +888,15 @@ impl Writer {
                         .is_ok();
                     flushing = Some(Flushing {
                         handle: tokio::spawn(async move {
-                            let flushed = db.flush_async().await;
+                            let flushed = match db.flush_async().await {
+                                Ok(n) => tokio::task::spawn_blocking(move || log_file.sync())
+                                    .await
+                                    .map_err(std::io::Error::other)
+                                    .and_then(|r| r)
+                                    .map(|()| n)
+                                    .map_err(sled::Error::Io),
+                                Err(e) => Err(e),
+                            };
                             if fail {
                                 return Err(sled::Error::Io(std::io::Error::other(
                                     "injected fsync failure",
@@ -945,6 +1000,7 @@ impl Writer {
         match persisted {
             Ok(()) => {
                 self.trees.db.flush_async().await.map_err(storage)?;
+                self.log_file.sync().map_err(storage)?;
                 if let Some(w) = &self.witness {
                     w.durable(&head);
                 }
@@ -1264,6 +1320,9 @@ pub fn repair_truncate_after(
     batch.insert(prefixed(META, WITNESSED), &be(1));
     trees.log.apply_batch(batch).map_err(storage)?;
     db.flush().map_err(storage)?;
+    std::fs::File::open(path.join("db"))
+        .and_then(|f| f.sync_data())
+        .map_err(storage)?;
     let (mut record, _) = HeadRecord::open(path)?;
     record.write(&kept)?;
     Ok(RepairReport {
