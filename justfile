@@ -32,6 +32,11 @@ rebuild:
 crash:
     CRASH_CYCLES=100 cargo test --release -p repairledger --test crash -- --nocapture
 
+# The power-loss test at full length: 200 power cuts (plain, torn, reordered) on faultfs under
+# load (CI runs 5). Needs /dev/fuse and root (or fusermount3, package fuse3).
+crash-powerloss:
+    POWERLOSS_CYCLES=200 cargo test --release -p repairledger --test powerloss -- --nocapture
+
 # Property tests with many more cases than CI.
 proptest:
     PROPTEST_CASES=5000 cargo test --release -p repairledger-domain --test interleavings
