@@ -37,6 +37,11 @@ restore-drill:
     cargo build --release -p repairledger
     SECONDS_OF_LOAD=20 bash scripts/restore-drill.sh target/release/repairledger
 
+# The power-loss test at full length: 200 power cuts (plain, torn, reordered) on faultfs under
+# load (CI runs 5). Needs /dev/fuse and root (or fusermount3, package fuse3).
+crash-powerloss:
+    POWERLOSS_CYCLES=200 cargo test --release -p repairledger --test powerloss -- --nocapture
+
 # Property tests with many more cases than CI.
 proptest:
     PROPTEST_CASES=5000 cargo test --release -p repairledger-domain --test interleavings
