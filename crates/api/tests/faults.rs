@@ -88,6 +88,33 @@ async fn a_failed_flush_is_a_503_and_nothing_more_is_appended_until_the_log_is_r
     );
 }
 
+/// sled shows a batch before its flush; an idempotent retry must not be answered from it. A
+/// replay of a commit whose flush failed acknowledged what a restart does not find (the
+/// simulation, tests/sim.rs, found it as a crash between a retry's 200 and the flush).
+#[actix_web::test]
+async fn a_retry_is_not_acknowledged_from_a_commit_whose_flush_failed() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    app.store.inject_flush_failures(1);
+    let key = [("Idempotency-Key".to_string(), "open-SN-1".to_string())];
+    let open = || {
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            Some(&open_body("R-1")),
+            &key,
+        )
+    };
+    let (s, b, _) = call(&svc, open()).await;
+    assert_eq!(s, 503, "{b}");
+    let (s, b, _) = call(&svc, open()).await;
+    assert_ne!(
+        s, 200,
+        "the retry was acknowledged from a commit that never became durable: {b}"
+    );
+}
+
 #[actix_web::test]
 async fn an_overloaded_writer_sheds_load_with_retry_after() {
     let app = TestApp::with_queue(1).await;

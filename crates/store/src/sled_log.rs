@@ -603,6 +603,11 @@ impl EventStore for SledStore {
 
     fn idempotency(&self, key: &str) -> Result<Option<(String, AppendResult)>, StoreError> {
         match self.trees.idem(key)? {
+            // sled shows a batch as soon as the writer applies it, before its flush: replaying
+            // that record would acknowledge a commit a crash or a failed flush can still lose
+            // (found by the simulation, tests/sim.rs seed 2). Not an answer yet: the command goes
+            // to the writer, which answers the duplicate after the flush.
+            Some(rec) if rec.last > *self.head_rx.borrow() => Ok(None),
             Some(rec) => Ok(Some((
                 rec.fingerprint,
                 AppendResult {
@@ -1043,6 +1048,13 @@ impl Writer {
                         last_position,
                         duplicate: false,
                     })
+                }
+                // The first attempt's flush failed (the log is poisoned): not durable, so not
+                // an answer.
+                (Ok(()), Outcome::Duplicate { last, .. }) if last > *self.head_tx.borrow() => {
+                    Err(StoreError::Unavailable(
+                        "the first attempt of this idempotency key is not durable".into(),
+                    ))
                 }
                 (Ok(()), Outcome::Duplicate { first, last }) => {
                     self.trees.range(first, last).map(|events| AppendResult {
