@@ -115,6 +115,48 @@ async fn a_retry_is_not_acknowledged_from_a_commit_whose_flush_failed() {
     );
 }
 
+/// What sled applied but no flush covered is not read: not folded into a checkpoint, not
+/// delivered, not the head. A checkpoint of it made the next start after a crash refuse the log
+/// as shorter than the checkpoint (the simulation, tests/sim.rs, found it).
+#[actix_web::test]
+async fn what_no_flush_covered_is_not_read_nor_checkpointed() {
+    use repairledger_store::EventStore;
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let before = app.store.head().expect("head");
+    let mut checkpointer = app.state.projector.checkpointer(1);
+    app.store.inject_flush_failures(1);
+    let (s, b, _) = call(
+        &svc,
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            Some(&open_body("R-1")),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(app.store.head().expect("head"), before);
+    assert!(app
+        .store
+        .read_all(before.position, 10)
+        .expect("read")
+        .is_empty());
+    checkpointer.run(&app.store).expect("checkpoint");
+    let saved = app
+        .store
+        .load_checkpoint(repairledger_projections::CHECKPOINT)
+        .expect("load")
+        .map_or(0, |c| c.position);
+    assert!(
+        saved <= before.position,
+        "checkpoint at {saved}, durable head {}",
+        before.position
+    );
+}
+
 #[actix_web::test]
 async fn an_overloaded_writer_sheds_load_with_retry_after() {
     let app = TestApp::with_queue(1).await;

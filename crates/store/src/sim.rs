@@ -1,9 +1,11 @@
 //! An in-memory log for the deterministic simulation (`crates/api/tests/sim.rs`), behind the
 //! `sim` feature. It decides every batch with the same planner as sled and PostgreSQL
-//! ([`crate::plan`]: positions, versions, hashes, idempotency), and it keeps what sled keeps
-//! apart: what readers see (every applied batch) and what a crash leaves (what a flush
-//! covered). Nothing happens on its own: the simulation decides when the writer stages a group,
-//! when it flushes, whether the disk fails, and when the machine crashes.
+//! ([`crate::plan`]: positions, versions, hashes, idempotency) and shows what sled shows:
+//! streams, versions and idempotency keys of every applied batch at once, the log in position
+//! order and its head only up to the durable head, and a crash keeps what flushes covered (and
+//! perhaps some of what they did not). Nothing happens on its own: the simulation decides when
+//! the writer stages a group, when it flushes, whether the disk fails, and when the machine
+//! crashes. What it does not have is sled's own I/O: see docs/operations.md.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -78,7 +80,7 @@ struct Staged {
 }
 
 struct Inner {
-    /// Everything applied: what readers see when `reads_see_unflushed` (sled's behaviour).
+    /// Everything applied: what sled shows streams, versions and idempotency keys from.
     applied: Log,
     /// What the last successful flush covered: what a crash keeps for certain.
     durable: Log,
@@ -113,8 +115,6 @@ pub struct SimStore {
     inner: Arc<Mutex<Inner>>,
     head_tx: Arc<watch::Sender<u64>>,
     head_rx: watch::Receiver<u64>,
-    /// Readers see applied, unflushed events (sled); off, they see only flushed ones.
-    reads_see_unflushed: bool,
     /// Stage and flush inside `append` (for the conformance suite, which drives nothing).
     auto: bool,
 }
@@ -149,15 +149,8 @@ impl SimStore {
             })),
             head_tx: Arc::new(head_tx),
             head_rx,
-            reads_see_unflushed: true,
             auto: false,
         }
-    }
-
-    /// Readers see only what a flush covered (as PostgreSQL readers see only committed rows).
-    pub fn reads_see_unflushed(mut self, yes: bool) -> SimStore {
-        self.reads_see_unflushed = yes;
-        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -319,19 +312,12 @@ impl SimStore {
         }
         let checkpoints = inner.checkpoints.clone();
         drop(inner);
-        let mut s = Self::from_parts(log, checkpoints);
-        s.reads_see_unflushed = self.reads_see_unflushed;
-        s
+        Self::from_parts(log, checkpoints)
     }
 
-    /// What a reader sees.
+    /// Reads as sled answers them from the applied batches (streams, versions, keys).
     fn read<T>(&self, f: impl FnOnce(&Log) -> T) -> T {
-        let inner = self.lock();
-        f(if self.reads_see_unflushed {
-            &inner.applied
-        } else {
-            &inner.durable
-        })
+        f(&self.lock().applied)
     }
 }
 
@@ -395,14 +381,16 @@ impl EventStore for SimStore {
     }
 
     fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        Ok(self.read(|log| {
-            log.events
-                .iter()
-                .skip(after.min(usize::MAX as u64) as usize)
-                .take(limit)
-                .cloned()
-                .collect()
-        }))
+        // As sled's: the log in position order ends at the durable head.
+        let inner = self.lock();
+        Ok(inner
+            .durable
+            .events
+            .iter()
+            .skip(after.min(usize::MAX as u64) as usize)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn idempotency(&self, key: &str) -> Result<Option<(String, AppendResult)>, StoreError> {
@@ -428,7 +416,7 @@ impl EventStore for SimStore {
     }
 
     fn head(&self) -> Result<Head, StoreError> {
-        Ok(self.read(Log::head))
+        Ok(self.lock().durable.head())
     }
 
     fn save_checkpoint(&self, name: &str, checkpoint: &Checkpoint) -> Result<(), StoreError> {
