@@ -382,7 +382,7 @@ impl Sim {
             server: None,
             tokens: tokens(),
             receiver: Arc::new(Receiver {
-                rng: Mutex::new(Rng::new(seed ^ 0x5EED_0F_0EC0_DE)),
+                rng: Mutex::new(Rng::new(seed ^ 0x5EED_0F0E_C0DE)),
                 got: Mutex::new(Vec::new()),
                 failures: Mutex::new(HashMap::new()),
                 reliable: false.into(),
@@ -907,19 +907,15 @@ impl Sim {
                 self.store.fail_writes(1);
                 self.note("the next write fails");
             }
-            90 => {
-                if self.rng.per_mille(300) {
-                    self.stats.flush_faults += 1;
-                    self.store.fail_flushes(1);
-                    self.note("the next flush fails");
-                }
+            90 if self.rng.per_mille(300) => {
+                self.stats.flush_faults += 1;
+                self.store.fail_flushes(1);
+                self.note("the next flush fails");
             }
-            91 => {
-                if self.rng.per_mille(400) {
-                    self.crash()?;
-                    self.boot().await?;
-                    self.check_after_restart().await?;
-                }
+            91 if self.rng.per_mille(400) => {
+                self.crash()?;
+                self.boot().await?;
+                self.check_after_restart().await?;
             }
             92 => self.check_projection()?,
             _ => {}
@@ -1061,7 +1057,7 @@ impl Sim {
             .map(|a| {
                 a.iter()
                     .filter_map(|b| b["breach_id"].as_str())
-                    .map(|id| repairledger_domain::streams::penalty(id))
+                    .map(repairledger_domain::streams::penalty)
                     .collect()
             })
             .unwrap_or_default();
@@ -1135,7 +1131,7 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(String, Stats), Failure> {
 }
 
 fn replay_command(seed: u64) -> String {
-    format!("REPAIRLEDGER_SEED={seed} cargo test -p repairledger-api --test sim -- --nocapture")
+    format!("REPAIRLEDGER_SEED={seed} cargo test -p repairledger-api --test sim -- --exact sim --nocapture")
 }
 
 #[test]

@@ -69,6 +69,9 @@ impl Known for Log {
     }
 }
 
+/// What a group applied: its events and idempotency keys.
+type Unflushed = (Vec<RecordedEvent>, Vec<(String, IdemRecord)>);
+
 /// A group applied (visible) and not yet flushed.
 struct Staged {
     replies: Vec<Reply>,
@@ -88,7 +91,7 @@ struct Inner {
     staged: Vec<Staged>,
     /// Events and keys of groups whose flush failed: never acknowledged, and a crash may find
     /// them on the disk or not (a failed fsync may have written some pages).
-    limbo: Vec<(Vec<RecordedEvent>, Vec<(String, IdemRecord)>)>,
+    limbo: Vec<Unflushed>,
     /// Checkpoints are files written, synced and renamed: durable when saved.
     checkpoints: BTreeMap<String, Checkpoint>,
     write_faults: u32,
