@@ -42,6 +42,12 @@ restore-drill:
 crash-powerloss:
     POWERLOSS_CYCLES=200 cargo test --release -p repairledger --test powerloss -- --nocapture
 
+# The deterministic simulation with many more seeds than CI (200): the command pipeline on a
+# simulated log, disk, clock, webhook receiver and crashes. A failing seed prints its replay
+# command (REPAIRLEDGER_SEED=<n> cargo test -p repairledger-api --test sim -- --exact sim --nocapture).
+sim:
+    SIM_SEEDS=100000 cargo test --release -p repairledger-api --test sim -- --exact sim --nocapture
+
 # Property tests with many more cases than CI.
 proptest:
     PROPTEST_CASES=5000 cargo test --release -p repairledger-domain --test interleavings

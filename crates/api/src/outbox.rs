@@ -128,6 +128,31 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// How one event reaches a receiver: an HTTP POST in the server ([`reqwest::Client`]), a
+/// simulated receiver in the deterministic simulation (crates/api/tests/sim.rs), which must run
+/// without sockets or threads to replay a seed exactly.
+pub trait Deliver: Sync {
+    fn deliver<'a>(
+        &'a self,
+        sub: &'a WebhookView,
+        secret: &'a str,
+        e: &'a RecordedEvent,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'a;
+}
+
+impl Deliver for reqwest::Client {
+    fn deliver<'a>(
+        &'a self,
+        sub: &'a WebhookView,
+        secret: &'a str,
+        e: &'a RecordedEvent,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'a {
+        deliver(self, sub, secret, e, now)
+    }
+}
+
 /// POSTs one event. Any 2xx is a delivery; anything else is a failure to retry.
 pub async fn deliver(
     client: &reqwest::Client,
@@ -178,11 +203,7 @@ fn backoff(config: &WebhookConfig, attempts: u32) -> Duration {
 }
 
 /// Delivers what is due for one subscription. Returns when it must wait (caught up or backing off).
-async fn pump(
-    state: &AppState,
-    client: &reqwest::Client,
-    sub: &WebhookView,
-) -> Result<(), ApiError> {
+async fn pump<D: Deliver>(state: &AppState, client: &D, sub: &WebhookView) -> Result<(), ApiError> {
     let store = state.store.as_ref();
     let mut st = delivery_state(store, sub)?;
     let now = state.clock.now();
@@ -203,7 +224,7 @@ async fn pump(
         };
         let now = state.clock.now();
         st.last_attempt_at = Some(now);
-        match deliver(client, sub, &secret, &e, now).await {
+        match client.deliver(sub, &secret, &e, now).await {
             Ok(()) => {
                 st.delivered_through = e.position;
                 st.attempts = 0;
@@ -255,21 +276,26 @@ pub async fn run(state: actix_web::web::Data<AppState>, tick: Duration) {
     };
     let mut head = state.store.subscribe();
     loop {
-        if let Err(e) = state.projector.catch_up(state.store.as_ref()) {
-            tracing::error!(error = %e, "outbox could not read the log");
-        }
-        let subs: Vec<WebhookView> = state
-            .projector
-            .read(|m| m.webhooks.values().filter(|w| w.active).cloned().collect());
-        for sub in &subs {
-            if let Err(e) = pump(&state, &client, sub).await {
-                tracing::error!(subscription = %sub.subscription_id, error = %e, "webhook delivery failed");
-            }
-        }
+        deliver_due(&state, &client).await;
         head.mark_unchanged();
         match tokio::time::timeout(tick, head.changed()).await {
             Ok(Err(_)) => return,
             _ => continue,
+        }
+    }
+}
+
+/// One pass of the outbox: every active subscription gets what is due for it.
+pub async fn deliver_due<D: Deliver>(state: &AppState, client: &D) {
+    if let Err(e) = state.projector.catch_up(state.store.as_ref()) {
+        tracing::error!(error = %e, "outbox could not read the log");
+    }
+    let subs: Vec<WebhookView> = state
+        .projector
+        .read(|m| m.webhooks.values().filter(|w| w.active).cloned().collect());
+    for sub in &subs {
+        if let Err(e) = pump(state, client, sub).await {
+            tracing::error!(subscription = %sub.subscription_id, error = %e, "webhook delivery failed");
         }
     }
 }

@@ -88,6 +88,75 @@ async fn a_failed_flush_is_a_503_and_nothing_more_is_appended_until_the_log_is_r
     );
 }
 
+/// sled shows a batch before its flush; an idempotent retry must not be answered from it. A
+/// replay of a commit whose flush failed acknowledged what a restart does not find (the
+/// simulation, tests/sim.rs, found it as a crash between a retry's 200 and the flush).
+#[actix_web::test]
+async fn a_retry_is_not_acknowledged_from_a_commit_whose_flush_failed() {
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    app.store.inject_flush_failures(1);
+    let key = [("Idempotency-Key".to_string(), "open-SN-1".to_string())];
+    let open = || {
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            Some(&open_body("R-1")),
+            &key,
+        )
+    };
+    let (s, b, _) = call(&svc, open()).await;
+    assert_eq!(s, 503, "{b}");
+    let (s, b, _) = call(&svc, open()).await;
+    assert_ne!(
+        s, 200,
+        "the retry was acknowledged from a commit that never became durable: {b}"
+    );
+}
+
+/// What sled applied but no flush covered is not read: not folded into a checkpoint, not
+/// delivered, not the head. A checkpoint of it made the next start after a crash refuse the log
+/// as shorter than the checkpoint (the simulation, tests/sim.rs, found it).
+#[actix_web::test]
+async fn what_no_flush_covered_is_not_read_nor_checkpointed() {
+    use repairledger_store::EventStore;
+    let app = TestApp::new().await;
+    let svc = app.service().await;
+    let before = app.store.head().expect("head");
+    let mut checkpointer = app.state.projector.checkpointer(1);
+    app.store.inject_flush_failures(1);
+    let (s, b, _) = call(
+        &svc,
+        app.request(
+            Some("li.fr"),
+            "POST",
+            "/v1/units/SN-1/returns",
+            Some(&open_body("R-1")),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(app.store.head().expect("head"), before);
+    assert!(app
+        .store
+        .read_all(before.position, 10)
+        .expect("read")
+        .is_empty());
+    checkpointer.run(&app.store).expect("checkpoint");
+    let saved = app
+        .store
+        .load_checkpoint(repairledger_projections::CHECKPOINT)
+        .expect("load")
+        .map_or(0, |c| c.position);
+    assert!(
+        saved <= before.position,
+        "checkpoint at {saved}, durable head {}",
+        before.position
+    );
+}
+
 #[actix_web::test]
 async fn a_full_disk_is_a_503_storage_full_until_the_disk_takes_writes_and_the_log_reopens() {
     let app = TestApp::new().await;

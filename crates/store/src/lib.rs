@@ -12,6 +12,8 @@ pub mod export;
 pub mod head_record;
 mod pg;
 mod plan;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod sled_log;
 
 pub use envelope::*;
