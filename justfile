@@ -46,7 +46,7 @@ crash-powerloss:
 # simulated log, disk, clock, webhook receiver and crashes. A failing seed prints its replay
 # command (REPAIRLEDGER_SEED=<n> cargo test -p repairledger-api --test sim -- --exact sim --nocapture).
 sim:
-    SIM_SEEDS=100000 cargo test --release -p repairledger-api --test sim -- --exact sim --nocapture
+    SIM_SEEDS=10000 cargo test --release -p repairledger-api --test sim -- --exact sim --nocapture
 
 # Property tests with many more cases than CI.
 proptest:
