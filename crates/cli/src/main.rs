@@ -393,7 +393,16 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
         .open(path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // The key file must survive a power cut with its directory entry (found by the power-loss
+    // test: an unsynced key file came back empty and the server would not start).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The vault of the configured backend: a sled database beside the log, or (PostgreSQL) a table

@@ -101,6 +101,18 @@ pub trait KeyRecords: Send + Sync {
 struct SledRecords {
     db: sled::Db,
     tree: sled::Tree,
+    /// sled's log file: sled 0.34's flush ends in `sync_file_range`, which does not survive a
+    /// power cut (the file's size, the drive's cache), so each flush is followed by an fdatasync.
+    log_file: std::fs::File,
+}
+
+impl SledRecords {
+    fn flush(&self) -> Result<(), VaultError> {
+        self.db.flush()?;
+        self.log_file
+            .sync_data()
+            .map_err(|e| VaultError::from(sled::Error::Io(e)))
+    }
 }
 
 impl KeyRecords for SledRecords {
@@ -119,14 +131,14 @@ impl KeyRecords for SledRecords {
             .compare_and_swap(subject.as_bytes(), old, Some(new))?
             .is_ok();
         if swapped {
-            self.db.flush()?;
+            self.flush()?;
         }
         Ok(swapped)
     }
 
     fn put(&self, subject: &str, value: &[u8]) -> Result<(), VaultError> {
         self.tree.insert(subject.as_bytes(), value)?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(())
     }
 
@@ -172,7 +184,22 @@ impl Vault {
     pub fn open(path: &Path, ring: KeyRing) -> Result<Vault, VaultError> {
         let db = sled::Config::new().path(path).open()?;
         let tree = db.open_tree("customer_keys")?;
-        Vault::with_records(Box::new(SledRecords { db, tree }), ring, None)
+        // sled writes `conf` once, at creation, and syncs neither it nor the directories.
+        let io = |e| VaultError::from(sled::Error::Io(e));
+        let mut synced = vec![path.join("conf"), path.to_path_buf()];
+        synced.extend(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf),
+        );
+        for p in synced {
+            std::fs::File::open(p)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+        }
+        let log_file = std::fs::File::open(path.join("db")).map_err(io)?;
+        let records = SledRecords { db, tree, log_file };
+        Vault::with_records(Box::new(records), ring, None)
     }
 
     /// A vault on shared records (several nodes): cached keys are read again after `cache_for`.
